@@ -1,0 +1,124 @@
+"""One self-contained checkpoint file: config, vocabularies, weights, format and versions.
+
+Loading uses `torch.load(weights_only=True)`, which unpickles only tensors and plain
+containers, so a crafted file cannot run code. Writes are atomic: a temporary file in
+the same directory, flushed and fsynced, then renamed over the target.
+"""
+
+from __future__ import annotations
+
+import os
+import pickle
+import platform
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from slotfill import __version__
+from slotfill.config import Config
+from slotfill.errors import CheckpointError, ConfigError
+from slotfill.models import Tagger, build_model
+from slotfill.vocab import Vocabs
+
+FORMAT = "slotfill-checkpoint"
+FORMAT_VERSION = 1
+
+
+@dataclass
+class Checkpoint:
+    config: Config
+    vocabs: Vocabs
+    model_state: dict[str, torch.Tensor]
+    meta: dict[str, Any]  # epoch, dev scores, ...
+    training_state: dict[str, Any] | None  # optimiser etc., in last.pt only
+    versions: dict[str, str]
+    path: Path
+
+    def build_model(self, device: torch.device | str = "cpu") -> Tagger:
+        model = build_model(self.config.model, len(self.vocabs.words), len(self.vocabs.tags))
+        try:
+            model.load_state_dict(self.model_state)
+        except RuntimeError as exc:
+            raise CheckpointError(f"Checkpoint {self.path} does not match its config",
+                                  str(exc).splitlines()[0]) from None
+        return model.to(device).eval()
+
+
+def save_checkpoint(path: Path, model: Tagger, config: Config, vocabs: Vocabs,
+                    meta: dict[str, Any], training_state: dict[str, Any] | None = None) -> None:
+    payload = {
+        "format": FORMAT,
+        "format_version": FORMAT_VERSION,
+        "versions": {"slotfill": __version__, "torch": str(torch.__version__),
+                     "python": platform.python_version()},
+        "config": config.to_dict(),
+        "vocabs": vocabs.to_dict(),
+        "model": {k: v.detach().cpu() for k, v in model.state_dict().items()},
+        "meta": meta,
+        "training": training_state,
+    }
+    atomic_write(path, lambda f: torch.save(payload, f))
+
+
+def atomic_write(path: Path, write) -> None:
+    """Call `write(file)` on a temporary file, fsync it, then rename it to `path`."""
+    path = Path(path)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        with open(tmp, "wb") as f:
+            write(f)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    try:  # make the rename itself durable
+        fd = os.open(path.parent, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+    except OSError:
+        pass
+
+
+def load_checkpoint(path: str | Path) -> Checkpoint:
+    path = Path(path)
+    if not path.is_file():
+        raise CheckpointError(f"Checkpoint not found: {path}",
+                              "pass a checkpoint file or a run directory with --model")
+    try:
+        payload = torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as exc:
+        reason = next((line.strip() for line in str(exc).splitlines()
+                       if "Unsupported" in line), "")
+        raise CheckpointError(
+            f"Refused to load {path}: it contains objects other than tensors and plain data",
+            "slotfill never runs code from a checkpoint; a file written by `slotfill train` "
+            f"holds only tensors and plain data. {reason[:300]}".strip()) from None
+    except Exception as exc:  # any failure to parse untrusted bytes: a damaged file
+        raise CheckpointError(f"Cannot read checkpoint {path}: the file is truncated or "
+                              "corrupted", f"{type(exc).__name__}: {str(exc)[:300]}") from None
+    if not isinstance(payload, dict) or payload.get("format") != FORMAT:
+        raise CheckpointError(f"{path} is not a slotfill checkpoint",
+                              "expected a best.pt or last.pt written by `slotfill train`")
+    version = payload.get("format_version")
+    if not isinstance(version, int) or version > FORMAT_VERSION:
+        raise CheckpointError(
+            f"{path} has checkpoint format {version!r}; this slotfill "
+            f"({__version__}) reads format {FORMAT_VERSION} and older",
+            "upgrade slotfill to load it")
+    try:
+        config = Config.from_dict(payload["config"])
+        vocabs = Vocabs.from_dict(payload["vocabs"])
+        model_state = payload["model"]
+    except ConfigError as exc:
+        raise CheckpointError(f"Checkpoint {path} holds an invalid config", exc.detail) from None
+    except (KeyError, TypeError, ValueError) as exc:
+        raise CheckpointError(f"Checkpoint {path} is incomplete",
+                              f"missing or malformed entry: {exc}") from None
+    return Checkpoint(config, vocabs, model_state, payload.get("meta") or {},
+                      payload.get("training"), payload.get("versions") or {}, path)

@@ -1,0 +1,310 @@
+"""Experiment configuration: frozen dataclasses, YAML loading, dotted overrides, validation.
+
+Everything is validated before any data or model work, and every problem is reported
+at once with its dotted path. No torch here: the CLI imports this module for `--help`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import re
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from slotfill.errors import ConfigError
+
+BUNDLED = "bundled"  # data.path value meaning the sample corpus shipped with slotfill
+
+
+class _Loader(yaml.SafeLoader):
+    """YAML 1.1 reads `1e-3` as a string; accept exponent floats without a dot too."""
+
+
+_Loader.add_implicit_resolver(
+    "tag:yaml.org,2002:float", re.compile(r"^[-+]?(?:[0-9][0-9_]*)(?:\.[0-9_]*)?[eE][-+]?[0-9]+$"),
+    list("-+0123456789"))
+
+
+def parse_yaml(text: str) -> Any:
+    return yaml.load(text, Loader=_Loader)  # a SafeLoader: plain data only
+
+
+def _opt(default: Any, help: str, *, choices: tuple = (), min: float | None = None,
+         max: float | None = None, max_exclusive: bool = False) -> Any:
+    """A config field with its documentation and limits (read by validation and the README)."""
+    meta = {"help": help, "choices": choices, "min": min, "max": max,
+            "max_exclusive": max_exclusive}
+    return field(default=default, metadata=meta)
+
+
+RNN_TYPES = ("rnn", "jordan", "lstm", "gru")
+
+
+@dataclass(frozen=True)
+class DataConfig:
+    path: str = _opt(BUNDLED, "corpus directory (relative to the current directory), "
+                     "or `bundled` for the sample corpus shipped with slotfill")
+    format: str = _opt("auto", "corpus layout: atis (seq.in/seq.out/label per split), "
+                       "conll (token-tag columns), or auto to detect",
+                       choices=("auto", "atis", "conll"))
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    type: str = _opt("lstm", "recurrent encoder: rnn (Elman), jordan, lstm or gru",
+                     choices=RNN_TYPES)
+    bidirectional: bool = _opt(False, "run one recurrence in each direction and concatenate")
+    num_layers: int = _opt(1, "stacked recurrent layers", min=1)
+    hidden_size: int = _opt(200, "hidden units per direction and layer", min=1)
+    embedding_dim: int = _opt(100, "word embedding size", min=1)
+    dropout: float = _opt(0.0, "dropout between stacked layers (needs num_layers > 1)",
+                          min=0.0, max=1.0, max_exclusive=True)
+    nonlinearity: str | None = _opt(None, "rnn and jordan only: tanh or relu (default tanh)",
+                                    choices=("tanh", "relu"))
+    bias: bool = _opt(True, "use bias terms in the recurrent layers")
+    embedding_dropout: float = _opt(0.0, "dropout on word embeddings",
+                                    min=0.0, max=1.0, max_exclusive=True)
+    output_dropout: float = _opt(0.0, "dropout on the encoder output, before the tag layer",
+                                 min=0.0, max=1.0, max_exclusive=True)
+    word_dropout: float = _opt(0.0, "training only: probability of replacing a word that "
+                               "occurs once in training by <unk>, so the model learns <unk>",
+                               min=0.0, max=1.0)
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    epochs: int = _opt(30, "maximum number of epochs", min=1)
+    batch_size: int = _opt(32, "utterances per training batch", min=1)
+    eval_batch_size: int = _opt(256, "utterances per batch when evaluating", min=1)
+    batching: str = _opt("bucket", "bucket: equal-length batches, shuffled (fast, no "
+                         "padding); random: random batches, padded and packed",
+                         choices=("bucket", "random"))
+    optimizer: str = _opt("adam", "adam, adamw or sgd", choices=("adam", "adamw", "sgd"))
+    lr: float = _opt(0.001, "learning rate", min=0.0)
+    weight_decay: float = _opt(0.0, "L2 penalty (decoupled for adamw)", min=0.0)
+    patience: int = _opt(5, "stop after this many epochs without a better dev F1 "
+                         "(0: never stop early)", min=0)
+    clip: float = _opt(5.0, "clip the gradient norm to this value (0: no clipping)", min=0.0)
+    seed: int = _opt(1, "random seed for initialisation, shuffling and dropout")
+    device: str = _opt("auto", "auto (cuda when available), cpu or cuda",
+                       choices=("auto", "cpu", "cuda"))
+    threads: int = _opt(0, "CPU threads for torch (0: torch's default)", min=0)
+
+
+@dataclass(frozen=True)
+class Config:
+    data: DataConfig = field(default_factory=DataConfig)
+    model: ModelConfig = field(default_factory=ModelConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+
+    def to_dict(self) -> dict[str, dict[str, Any]]:
+        return dataclasses.asdict(self)
+
+    def to_yaml(self) -> str:
+        return yaml.safe_dump(self.to_dict(), sort_keys=False)
+
+    @classmethod
+    def from_dict(cls, raw: Any) -> Config:
+        """Validate a nested dict and build the config; all problems in one ConfigError."""
+        problems: list[str] = []
+        if not isinstance(raw, dict):
+            raise ConfigError("Invalid config",
+                              f"expected a mapping of sections, got {_kind(raw)}")
+        sections = {}
+        for key, value in raw.items():
+            if key not in SECTIONS:
+                problems.append(_unknown(str(key)))
+            elif not isinstance(value, dict):
+                problems.append(f"{key}: expected a mapping, got {_kind(value)}")
+            else:
+                sections[key] = _build_section(key, SECTIONS[key], value, problems)
+        if problems:
+            raise ConfigError("Invalid config", "\n".join(problems))
+        cfg = cls(**sections)
+        cfg = _resolve_defaults(cfg)
+        _check_combinations(cfg, problems)
+        if problems:
+            raise ConfigError("Invalid config", "\n".join(problems))
+        return cfg
+
+
+SECTIONS: dict[str, type] = {"data": DataConfig, "model": ModelConfig, "train": TrainConfig}
+
+
+def all_keys() -> list[str]:
+    """Every dotted key a config may set."""
+    return [f"{s}.{f.name}" for s, cls in SECTIONS.items() for f in dataclasses.fields(cls)]
+
+
+def describe_keys() -> list[tuple[str, Any, str]]:
+    """(dotted key, default, help) for documentation."""
+    return [(f"{s}.{f.name}", f.default, f.metadata["help"])
+            for s, cls in SECTIONS.items() for f in dataclasses.fields(cls)]
+
+
+# ---------------------------------------------------------------- loading
+
+def load_config(path: str | Path | None, overrides: list[str] = ()) -> Config:
+    """Read a YAML config (None: the bundled default), apply `key.sub=value` overrides,
+    validate, and resolve data.path against the current directory."""
+    from slotfill.resources import default_config_path
+
+    path = Path(path) if path is not None else default_config_path()
+    raw = read_yaml(path)
+    apply_overrides(raw, overrides)
+    cfg = Config.from_dict(raw)
+    return resolve_data_path(cfg)
+
+
+def read_yaml(path: Path) -> dict[str, Any]:
+    if not path.is_file():
+        hint = "" if path.suffix in (".yaml", ".yml") else (
+            " (the first argument without '=' is the config file; overrides look like "
+            "model.hidden_size=256)")
+        raise ConfigError(f"Config file not found: {path}", f"check the path{hint}")
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"Cannot read config file {path}", str(exc)) from None
+    try:
+        raw = parse_yaml(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        problem = getattr(exc, "problem", None) or str(exc)
+        raise ConfigError(f"Malformed YAML in {path}{where}", str(problem)) from None
+    if raw is None:
+        return {}
+    if not isinstance(raw, dict):
+        raise ConfigError(f"Invalid config {path}",
+                          f"expected a mapping of sections (data, model, train), got {_kind(raw)}")
+    return raw
+
+
+def apply_overrides(raw: dict[str, Any], overrides: list[str]) -> None:
+    """Set `section.key=value` items into `raw`; values are parsed as YAML scalars."""
+    problems = []
+    for item in overrides:
+        key, sep, text = item.partition("=")
+        parts = key.strip().split(".")
+        if not sep or len(parts) != 2 or not all(p.isidentifier() for p in parts):
+            problems.append(f"{item!r}: expected an override like model.hidden_size=256")
+            continue
+        try:
+            value = parse_yaml(text) if text.strip() else None
+        except yaml.YAMLError:
+            problems.append(f"{item!r}: cannot parse the value {text!r}")
+            continue
+        if isinstance(value, (dict, list)):
+            problems.append(f"{item!r}: expected a single value, got a {_kind(value)}")
+            continue
+        section = raw.setdefault(parts[0], {})
+        if not isinstance(section, dict):
+            problems.append(f"{item!r}: {parts[0]} is not a section in this config")
+            continue
+        section[parts[1]] = value
+    if problems:
+        raise ConfigError("Invalid override", "\n".join(problems))
+
+
+def resolve_data_path(cfg: Config) -> Config:
+    if cfg.data.path == BUNDLED:
+        return cfg
+    absolute = str(Path(cfg.data.path).expanduser().resolve())
+    return dataclasses.replace(cfg, data=dataclasses.replace(cfg.data, path=absolute))
+
+
+# ---------------------------------------------------------------- validation
+
+def _build_section(section: str, cls: type, raw: dict, problems: list[str]) -> Any:
+    hints = typing.get_type_hints(cls)
+    fields = {f.name: f for f in dataclasses.fields(cls)}
+    values = {}
+    for key, value in raw.items():
+        dotted = f"{section}.{key}"
+        if key not in fields:
+            problems.append(_unknown(dotted))
+            continue
+        error = _check_value(value, hints[key], fields[key].metadata)
+        if error:
+            problems.append(f"{dotted}: {error}")
+        else:
+            values[key] = float(value) if hints[key] is float else value
+    return cls(**values)
+
+
+def _check_value(value: Any, hint: Any, meta: dict) -> str | None:
+    optional = type(None) in typing.get_args(hint)
+    base = next((a for a in typing.get_args(hint) if a is not type(None)), hint)
+    if value is None:
+        return None if optional else f"expected {base.__name__}, got null"
+    if base is bool:
+        ok = isinstance(value, bool)
+    elif base is int:
+        ok = isinstance(value, int) and not isinstance(value, bool)
+    elif base is float:
+        ok = isinstance(value, (int, float)) and not isinstance(value, bool)
+    else:
+        ok = isinstance(value, base)
+    if not ok:
+        return f"expected {base.__name__}, got {_kind(value)} {value!r}"
+    if meta["choices"] and value not in meta["choices"]:
+        return f"invalid choice {value!r}; valid: {', '.join(meta['choices'])}"
+    lo, hi = meta["min"], meta["max"]
+    if lo is not None and value < lo:
+        return f"must be >= {lo}, got {value!r}"
+    if hi is not None and (value >= hi if meta["max_exclusive"] else value > hi):
+        return f"must be {'<' if meta['max_exclusive'] else '<='} {hi}, got {value!r}"
+    return None
+
+
+def _resolve_defaults(cfg: Config) -> Config:
+    m = cfg.model
+    if m.type in ("rnn", "jordan") and m.nonlinearity is None:
+        return dataclasses.replace(cfg, model=dataclasses.replace(m, nonlinearity="tanh"))
+    return cfg
+
+
+def _check_combinations(cfg: Config, problems: list[str]) -> None:
+    m = cfg.model
+    if m.nonlinearity is not None and m.type not in ("rnn", "jordan"):
+        problems.append(f"model.nonlinearity: applies to rnn and jordan only, not {m.type}; "
+                        "remove it (or set model.nonlinearity=null)")
+    if m.dropout > 0 and m.num_layers == 1:
+        problems.append("model.dropout: acts between stacked layers, so it needs "
+                        "model.num_layers > 1; for a single layer use model.embedding_dropout "
+                        "or model.output_dropout")
+
+
+def _unknown(dotted: str) -> str:
+    """'unknown key' with the nearest valid key: the same name in another section, else a
+    close spelling in the same section, else a close spelling anywhere."""
+    section, _, leaf = dotted.rpartition(".")
+    keys = all_keys()
+    leaves: dict[str, str] = {}
+    for key in keys:
+        leaves.setdefault(key.rpartition(".")[2], key)
+    same_section = [k.rpartition(".")[2] for k in keys if k.startswith(section + ".")]
+    close_here = difflib.get_close_matches(leaf, same_section, n=1, cutoff=0.6)
+    close_anywhere = difflib.get_close_matches(leaf, list(leaves), n=1, cutoff=0.75)
+    if not section and difflib.get_close_matches(leaf, list(SECTIONS), n=1, cutoff=0.6):
+        guess = difflib.get_close_matches(leaf, list(SECTIONS), n=1, cutoff=0.6)[0]
+    elif leaf in leaves:
+        guess = leaves[leaf]
+    elif close_here:
+        guess = f"{section}.{close_here[0]}"
+    elif close_anywhere:
+        guess = leaves[close_anywhere[0]]
+    else:
+        guess = None
+    return f"{dotted}: unknown key" + (f"; did you mean {guess}?" if guess else "")
+
+
+def _kind(value: Any) -> str:
+    return {dict: "mapping", list: "list", str: "string", bool: "boolean", int: "integer",
+            float: "number", type(None): "null"}.get(type(value), type(value).__name__)

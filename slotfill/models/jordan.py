@@ -1,0 +1,76 @@
+"""Jordan recurrent network (Jordan 1986; Mesnil et al. 2015 for slot filling).
+
+Where an Elman network feeds back its hidden state, a Jordan network feeds back its
+previous *output*, the tag distribution:
+
+    h_t = act(W x_t + U y_{t-1} + b),    y_t = softmax(V h_t + c),    y_0 = 0
+
+Each layer and direction has its own output layer V. In a one-directional network the top
+layer's V is the tagger's own tag layer, so the distribution fed back is the model's
+prediction, as in the papers. A bidirectional network runs one such recurrence in each
+direction (the backward one over the reversed utterance) and concatenates their hidden
+states; stacked layers read the hidden states of the layer below.
+
+The recurrence is inherently sequential (each step needs the previous softmax), so it
+runs step by step; the input projections of all steps are one matmul up front.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import Tensor, nn
+
+from slotfill.config import ModelConfig
+from slotfill.models.encoders import reverse_padded
+
+
+class JordanLayer(nn.Module):
+    """One direction of one layer: (B, T, I) -> (B, T, H)."""
+
+    def __init__(self, input_size: int, hidden_size: int, num_tags: int, nonlinearity: str,
+                 bias: bool, output: nn.Linear | None = None) -> None:
+        super().__init__()
+        self.input = nn.Linear(input_size, hidden_size, bias=bias)  # W, b
+        self.recurrent = nn.Linear(num_tags, hidden_size, bias=False)  # U
+        self.output = output if output is not None else nn.Linear(hidden_size, num_tags,
+                                                                  bias=bias)  # V, c
+        self.act = torch.tanh if nonlinearity == "tanh" else torch.relu
+
+    def forward(self, x: Tensor) -> Tensor:
+        inputs = self.input(x)  # (B, T, H): W x_t + b for every step at once
+        h = self.act(inputs[:, 0])  # (B, H): y_0 = 0
+        steps = [h]
+        for t in range(1, inputs.size(1)):
+            y = torch.softmax(self.output(h), dim=-1)  # (B, K) previous output
+            h = self.act(inputs[:, t] + self.recurrent(y))  # (B, H)
+            steps.append(h)
+        return torch.stack(steps, dim=1)  # (B, T, H)
+
+
+class JordanEncoder(nn.Module):
+    def __init__(self, cfg: ModelConfig, input_size: int, num_tags: int,
+                 tag_layer: nn.Linear | None = None) -> None:
+        """`tag_layer`: the tagger's output layer, fed back by a one-directional top layer."""
+        super().__init__()
+        directions = 2 if cfg.bidirectional else 1
+        self.layers = nn.ModuleList()
+        for layer in range(cfg.num_layers):
+            size = input_size if layer == 0 else cfg.hidden_size * directions
+            top_forward = layer == cfg.num_layers - 1 and directions == 1
+            self.layers.append(nn.ModuleList(
+                JordanLayer(size, cfg.hidden_size, num_tags, cfg.nonlinearity, cfg.bias,
+                            output=tag_layer if top_forward else None)
+                for _ in range(directions)))
+        self.dropout = nn.Dropout(cfg.dropout)
+        self.output_size = cfg.hidden_size * directions
+
+    def forward(self, x: Tensor, lengths: Tensor, mask: Tensor | None) -> Tensor:
+        for i, directions in enumerate(self.layers):
+            if i > 0:
+                x = self.dropout(x)  # between layers, as torch.nn.RNN does
+            outputs = [directions[0](x)]  # (B, T, H)
+            if len(directions) == 2:
+                backward = directions[1](reverse_padded(x, lengths, mask))
+                outputs.append(reverse_padded(backward, lengths, mask))
+            x = torch.cat(outputs, dim=-1) if len(outputs) == 2 else outputs[0]
+        return x  # (B, T, D*H)

@@ -1,0 +1,93 @@
+"""Tag raw text: a tokenizer that keeps character offsets, and a Predictor that loads a
+checkpoint once and tags many utterances."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Container, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from slotfill.batching import encode_split
+from slotfill.checkpoint import load_checkpoint
+from slotfill.corpus import Example
+from slotfill.evaluate import predict_ids
+from slotfill.metrics import extract_spans
+
+PUNCTUATION = frozenset(',!?";:()[]{}')
+_CHUNK = re.compile(r"\S+")
+
+
+@dataclass(frozen=True)
+class Token:
+    text: str  # as written in the input
+    norm: str  # the form the model reads (lowercased)
+    start: int  # character offsets into the input: text == input[start:end]
+    end: int
+
+
+def tokenize(text: str, known: Container[str] = frozenset()) -> list[Token]:
+    """Split raw text the way ATIS-style corpora are tokenised: lowercase, whitespace,
+    punctuation split off words, in-word apostrophes kept (`i'd`, `o'clock`).
+
+    A word's trailing dots are split off unless the dotted form is in `known` (the
+    model's vocabulary, e.g. `st.`). Punctuation tokens are dropped unless `known` holds
+    them: corpora such as ATIS contain none, so a model has never seen them.
+    """
+    tokens: list[Token] = []
+    for match in _CHUNK.finditer(text):
+        chunk, offset = match.group(), match.start()
+        lo, hi = 0, len(chunk)
+        while lo < hi and chunk[lo] in PUNCTUATION:
+            lo += 1
+        while hi > lo and chunk[hi - 1] in PUNCTUATION:
+            hi -= 1
+        word_end = hi
+        while word_end > lo and chunk[word_end - 1] == "." \
+                and chunk[lo:word_end].lower() not in known:
+            word_end -= 1
+        pieces = [(i, i + 1) for i in range(lo)]  # leading punctuation, one token each
+        if word_end > lo:
+            pieces.append((lo, word_end))
+        pieces += [(i, i + 1) for i in range(word_end, len(chunk))]  # dots and punctuation
+        for start, end in pieces:
+            piece = chunk[start:end]
+            is_word = (start, end) == (lo, word_end)
+            if is_word or piece.lower() in known:
+                tokens.append(Token(piece, piece.lower(), offset + start, offset + end))
+    return tokens
+
+
+class Predictor:
+    """A checkpoint loaded once; `predict` tags a list of raw utterances."""
+
+    def __init__(self, checkpoint: str | Path, device: str = "cpu",
+                 batch_size: int = 256) -> None:
+        ckpt = load_checkpoint(checkpoint)
+        self.model = ckpt.build_model(device)
+        self.vocabs = ckpt.vocabs
+        self.config = ckpt.config
+        self.batch_size = batch_size
+        self.known = frozenset(ckpt.vocabs.words.itos[2:])  # minus <pad>, <unk>
+
+    def predict(self, texts: Sequence[str]) -> list[dict]:
+        """One result per text: {text, tokens, tags, slots: [{slot, value, start, end}]}."""
+        tokenized = [tokenize(text, self.known) for text in texts]
+        nonempty = [i for i, tokens in enumerate(tokenized) if tokens]
+        tags: list[list[str]] = [[] for _ in texts]
+        if nonempty:
+            examples = [Example(tuple(t.norm for t in tokenized[i]), ()) for i in nonempty]
+            device = next(self.model.parameters()).device
+            split = encode_split(examples, self.vocabs.words).to(device)
+            for i, ids in zip(nonempty, predict_ids(self.model, split, self.batch_size)):
+                tags[i] = self.vocabs.tags.decode(ids)
+        return [_result(text, tokens, tag_seq)
+                for text, tokens, tag_seq in zip(texts, tokenized, tags)]
+
+
+def _result(text: str, tokens: list[Token], tags: list[str]) -> dict:
+    slots = []
+    for slot, first, last in extract_spans(tags):
+        start, end = tokens[first].start, tokens[last - 1].end
+        slots.append({"slot": slot, "value": text[start:end], "start": start, "end": end})
+    return {"text": text, "tokens": [t.text for t in tokens], "tags": tags, "slots": slots}

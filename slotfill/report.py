@@ -1,0 +1,107 @@
+"""Presentation: rich tables for the terminal, markdown and CSV for the run directory.
+
+Scores are fractions everywhere in data; tables show them as percentages.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from collections.abc import Sequence
+from dataclasses import asdict, fields
+from typing import Any
+
+from rich.table import Table
+
+SUMMARY_ROWS = (  # (key in scores, label)
+    ("precision", "precision"),
+    ("recall", "recall"),
+    ("f1", "F1"),
+    ("token_accuracy", "token accuracy"),
+    ("sentence_accuracy", "sentence accuracy"),
+    ("intent_accuracy", "intent accuracy"),
+    ("overall_accuracy", "overall accuracy"),
+)
+
+EPOCH_COLUMNS = (  # (field of EpochRecord, header, width, format)
+    ("epoch", "epoch", 5, "{:d}"),
+    ("train_loss", "loss", 8, "{:.4f}"),
+    ("dev_precision", "dev P", 7, "{:.2%}"),
+    ("dev_recall", "dev R", 7, "{:.2%}"),
+    ("dev_f1", "dev F1", 7, "{:.2%}"),
+    ("grad_norm", "|grad|", 7, "{:.3g}"),
+    ("lr", "lr", 8, "{:.2e}"),
+    ("seconds", "sec", 6, "{:.1f}"),
+)
+
+
+def pct(value: float) -> str:
+    return f"{100 * value:.2f}"
+
+
+def _summary_rows(columns: dict[str, dict]) -> list[tuple[str, list[str]]]:
+    first = next(iter(columns.values()))
+    return [(label, [pct(s[key]) if key in s else "" for s in columns.values()])
+            for key, label in SUMMARY_ROWS if key in first]
+
+
+def summary_table(columns: dict[str, dict], title: str | None = None) -> Table:
+    """Overall scores, one column per named score dict (e.g. dev and test)."""
+    table = Table(title=title, title_justify="left")
+    table.add_column("metric (%)")
+    for name in columns:
+        table.add_column(name, justify="right")
+    for label, values in _summary_rows(columns):
+        table.add_row(label, *values)
+    return table
+
+
+def per_slot_table(scores: dict, title: str | None = None) -> Table:
+    table = Table(title=title, title_justify="left")
+    for name, justify in (("slot", "left"), ("precision", "right"), ("recall", "right"),
+                          ("F1", "right"), ("support", "right")):
+        table.add_column(name, justify=justify)
+    for slot, row in scores["per_slot"].items():
+        table.add_row(slot, pct(row["precision"]), pct(row["recall"]), pct(row["f1"]),
+                      str(row["support"]))
+    return table
+
+
+def epoch_header() -> str:
+    return "  ".join(f"{header:>{width}}" for _, header, width, _ in EPOCH_COLUMNS)
+
+
+def epoch_row(record: Any) -> str:
+    values = asdict(record)
+    cells = [f"{fmt.format(values[key]):>{width}}" for key, _, width, fmt in EPOCH_COLUMNS]
+    return "  ".join(cells) + ("  *" if values.get("best") else "")
+
+
+def _markdown_table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
+    lines = ["| " + " | ".join(header) + " |",
+             "|" + "|".join("---" if i == 0 else "---:" for i in range(len(header))) + "|"]
+    lines += ["| " + " | ".join(row) + " |" for row in rows]
+    return "\n".join(lines)
+
+
+def metrics_markdown(columns: dict[str, dict], heading: str = "Scores") -> str:
+    """Summary table plus a per-slot table for each named score dict."""
+    parts = [f"# {heading}", "",
+             _markdown_table(["metric (%)", *columns],
+                             [[label, *values] for label, values in _summary_rows(columns)])]
+    for name, scores in columns.items():
+        rows = [[slot, pct(r["precision"]), pct(r["recall"]), pct(r["f1"]), str(r["support"])]
+                for slot, r in scores["per_slot"].items()]
+        parts += ["", f"## Per slot: {name} ({scores['sentences']} utterances)", "",
+                  _markdown_table(["slot", "precision", "recall", "F1", "support"], rows)]
+    return "\n".join(parts) + "\n"
+
+
+def history_csv(records: Sequence[Any], record_type: type) -> str:
+    out = io.StringIO()
+    writer = csv.DictWriter(out, fieldnames=[f.name for f in fields(record_type)],
+                            lineterminator="\n")
+    writer.writeheader()
+    for record in records:
+        writer.writerow(asdict(record))
+    return out.getvalue()

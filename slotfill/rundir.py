@@ -1,0 +1,65 @@
+"""Run directories: creating a new one without clobbering, finding trained models."""
+
+from __future__ import annotations
+
+import shutil
+from datetime import datetime
+from pathlib import Path
+
+from slotfill.errors import RunDirError
+
+RUNS_DIR = Path("runs")
+RUN_MARKERS = ("config.yaml", "history.csv", "last.pt")  # files only a run directory has
+
+
+def create_run_dir(name: str, output: Path | None = None, force: bool = False) -> Path:
+    """A new, empty run directory: `output`, or runs/<name>-<timestamp>/."""
+    if output is None:
+        stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
+        path, n = RUNS_DIR / f"{name}-{stamp}", 1
+        while path.exists():
+            n += 1
+            path = RUNS_DIR / f"{name}-{stamp}-{n}"
+        path.mkdir(parents=True)
+        return path
+    output = Path(output)
+    if output.exists() and not output.is_dir():
+        raise RunDirError(f"--output {output} is a file", "choose a directory path")
+    if output.is_dir() and any(output.iterdir()):
+        if not force:
+            raise RunDirError(f"Run directory {output} exists and is not empty",
+                              "choose another --output, or pass --force to replace it")
+        if not any((output / marker).exists() for marker in RUN_MARKERS):
+            raise RunDirError(f"Refusing to replace {output}: it is not a slotfill run "
+                              "directory", "choose another --output")
+        shutil.rmtree(output)
+    output.mkdir(parents=True, exist_ok=True)
+    return output
+
+
+def latest_model(runs_dir: Path = RUNS_DIR) -> Path | None:
+    """The newest best.pt under runs_dir/*/, or None."""
+    candidates = [p for p in runs_dir.glob("*/best.pt") if p.is_file()]
+    return max(candidates, key=lambda p: p.stat().st_mtime) if candidates else None
+
+
+def resolve_model(arg: str | Path | None) -> Path:
+    """The --model argument: a checkpoint file, a run directory (its best.pt), or None for
+    the newest run under ./runs/."""
+    if arg is None:
+        found = latest_model()
+        if found is None:
+            raise RunDirError(f"No trained model found under ./{RUNS_DIR}/",
+                              "run `slotfill train` first, or pass --model CHECKPOINT|RUN_DIR")
+        return found
+    path = Path(arg)
+    if path.is_dir():
+        if not (path / "best.pt").is_file():
+            raise RunDirError(f"No best.pt in {path}",
+                              "pass a run directory whose training finished at least one "
+                              "epoch, or a checkpoint file")
+        return path / "best.pt"
+    if not path.exists():
+        raise RunDirError(f"Model not found: {path}",
+                          "pass a checkpoint file (best.pt) or a run directory")
+    return path

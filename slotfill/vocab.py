@@ -1,0 +1,81 @@
+"""String <-> id tables for words, characters, tags and intents (no torch)."""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Iterable
+
+PAD, UNK = "<pad>", "<unk>"
+
+
+class Vocab:
+    """An ordered list of strings. With `specials`, id 0 is <pad> and id 1 is <unk>, and
+    unknown strings map to <unk>; without, unknown strings are a KeyError."""
+
+    def __init__(self, items: Iterable[str], specials: bool = True) -> None:
+        self.specials = specials
+        self.itos: list[str] = ([PAD, UNK] if specials else []) + [
+            s for s in items if not (specials and s in (PAD, UNK))]
+        self.stoi = {s: i for i, s in enumerate(self.itos)}
+        if len(self.stoi) != len(self.itos):
+            raise ValueError("duplicate entries in vocabulary")
+
+    @classmethod
+    def build(cls, sequences: Iterable[Iterable[str]], specials: bool = True,
+              min_freq: int = 1) -> Vocab:
+        """Most frequent first, ties in first-seen order (deterministic)."""
+        counts = Counter(s for seq in sequences for s in seq)
+        items = [s for s, n in sorted(counts.items(), key=lambda kv: -kv[1]) if n >= min_freq]
+        return cls(items, specials=specials)
+
+    def __len__(self) -> int:
+        return len(self.itos)
+
+    def __contains__(self, item: str) -> bool:
+        return item in self.stoi
+
+    def index(self, item: str) -> int:
+        if self.specials:
+            return self.stoi.get(item, 1)
+        return self.stoi[item]
+
+    def encode(self, items: Iterable[str]) -> list[int]:
+        return [self.index(s) for s in items]
+
+    def decode(self, ids: Iterable[int]) -> list[str]:
+        return [self.itos[i] for i in ids]
+
+    def to_dict(self) -> dict:
+        return {"itos": list(self.itos), "specials": self.specials}
+
+    @classmethod
+    def from_dict(cls, data: dict) -> Vocab:
+        return cls(data["itos"], specials=data["specials"])
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Vocab) and self.to_dict() == other.to_dict()
+
+
+class Vocabs:
+    """The vocabularies a model was trained with; stored in every checkpoint."""
+
+    def __init__(self, words: Vocab, tags: Vocab, intents: Vocab | None = None) -> None:
+        self.words, self.tags, self.intents = words, tags, intents
+
+    @classmethod
+    def build(cls, examples: Iterable, min_freq: int = 1) -> Vocabs:
+        examples = list(examples)
+        intents = [e.intent for e in examples if e.intent is not None]
+        return cls(Vocab.build((e.tokens for e in examples), min_freq=min_freq),
+                   Vocab.build((e.tags for e in examples), specials=False),
+                   Vocab.build([intents], specials=False) if intents else None)
+
+    def to_dict(self) -> dict:
+        return {"words": self.words.to_dict(), "tags": self.tags.to_dict(),
+                "intents": self.intents.to_dict() if self.intents else None}
+
+    @classmethod
+    def from_dict(cls, data: dict) -> Vocabs:
+        intents = data.get("intents")
+        return cls(Vocab.from_dict(data["words"]), Vocab.from_dict(data["tags"]),
+                   Vocab.from_dict(intents) if intents else None)

@@ -1,0 +1,39 @@
+"""Shared fixtures: the tiny corpus, the real ATIS corpus (when present), a trained model."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+TINY = ROOT / "tests" / "assets" / "tiny"
+CONFIGS = ROOT / "configs"
+# The real ATIS split lives outside the repository; tests that need it skip without it.
+ATIS = Path(os.environ.get("SLOTFILL_ATIS_DIR", ROOT.parent / "shared" / "datasets" / "atis"))
+
+
+def tiny_overrides(epochs: int = 1) -> list[str]:
+    """Overrides that make any shipped config train in seconds on the tiny corpus."""
+    return [f"data.path={TINY}", f"train.epochs={epochs}", "model.hidden_size=16",
+            "model.embedding_dim=16", "train.threads=1", "train.device=cpu"]
+
+
+@pytest.fixture
+def atis_dir() -> Path:
+    if not (ATIS / "train" / "seq.in").is_file():
+        pytest.skip(f"real ATIS corpus not found at {ATIS} (set SLOTFILL_ATIS_DIR)")
+    return ATIS
+
+
+@pytest.fixture(scope="session")
+def trained_run(tmp_path_factory) -> Path:
+    """A run directory of a small BiLSTM trained for 3 epochs on the tiny corpus."""
+    from slotfill.config import load_config
+    from slotfill.train import train
+
+    cfg = load_config(CONFIGS / "bilstm.yaml", tiny_overrides(epochs=3))
+    run_dir = tmp_path_factory.mktemp("run")
+    train(cfg, run_dir)
+    return run_dir

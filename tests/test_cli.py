@@ -1,0 +1,157 @@
+"""The command line as a user runs it: exit codes, output, files."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from slotfill.cli import app
+
+from conftest import CONFIGS, TINY, tiny_overrides
+
+runner = CliRunner()
+
+
+def invoke(*args: str, input: str | None = None):
+    return runner.invoke(app, [str(a) for a in args], input=input)
+
+
+def test_help_does_not_import_torch():
+    code = ("import sys; from slotfill.cli import app; from typer.testing import CliRunner; "
+            "r = CliRunner().invoke(app, ['--help']); assert r.exit_code == 0, r.output; "
+            "assert 'train' in r.stdout; assert 'torch' not in sys.modules, 'torch imported'")
+    subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_no_arguments_shows_help():
+    result = invoke()
+    assert result.exit_code in (0, 2) and "train" in result.output
+
+
+@pytest.mark.parametrize("config", sorted(CONFIGS.glob("*.yaml")), ids=lambda p: p.stem)
+def test_every_shipped_config_trains_evaluates_and_predicts(config: Path, tmp_path):
+    run = tmp_path / "run"
+    result = invoke("train", config, *tiny_overrides(epochs=1), "--output", run)
+    assert result.exit_code == 0, result.output
+    assert result.stdout.strip().splitlines()[-1] == str(run)
+    assert "Resolved config" in result.stdout and "dev F1" in result.stdout
+    for name in ("config.yaml", "best.pt", "last.pt", "history.csv", "metrics.json",
+                 "metrics.md"):
+        assert (run / name).is_file(), name
+    metrics = json.loads((run / "metrics.json").read_text())
+    assert {"dev", "test", "best_epoch"} <= set(metrics)
+
+    result = invoke("eval", "--model", run, "--json")
+    assert result.exit_code == 0, result.output
+    scores = json.loads(result.stdout)
+    assert {"precision", "recall", "f1", "token_accuracy", "sentence_accuracy",
+            "per_slot"} <= set(scores)
+    assert scores["f1"] == pytest.approx(metrics["test"]["f1"])
+
+    result = invoke("predict", "--model", run, "--json", "arrive Taipei on Nov 2nd",
+                    "leave Boston!")
+    assert result.exit_code == 0, result.output
+    lines = [json.loads(line) for line in result.stdout.splitlines()]
+    assert [r["text"] for r in lines] == ["arrive Taipei on Nov 2nd", "leave Boston!"]
+    assert lines[1]["tokens"] == ["leave", "Boston"]
+
+
+def test_eval_table_output_file_and_splits(trained_run, tmp_path):
+    result = invoke("eval", "--model", trained_run / "best.pt", "--split", "valid",
+                    "--output", tmp_path / "scores.json")
+    assert result.exit_code == 0, result.output
+    assert "sentence accuracy" in result.stdout and "per" not in result.stderr
+    saved = json.loads((tmp_path / "scores.json").read_text())
+    assert saved["sentences"] == 20
+    result = invoke("eval", "--model", trained_run, "--data", TINY, "--split", "train", "--json")
+    assert json.loads(result.stdout)["sentences"] == 80
+
+
+def test_eval_on_a_corpus_with_unseen_tags(trained_run, atis_dir):
+    """Real ATIS has tags the tiny model never saw: they count as missed gold spans."""
+    result = invoke("eval", "--model", trained_run, "--data", atis_dir, "--json")
+    assert result.exit_code == 0, result.output
+    scores = json.loads(result.stdout)
+    assert scores["per_slot"]["flight"]["recall"] == 0.0
+
+
+def test_predict_table_stdin_and_file(trained_run, tmp_path):
+    result = invoke("predict", "--model", trained_run, "Leave Boston on Nov 2nd")
+    assert result.exit_code == 0, result.output
+    assert "Leave Boston on Nov 2nd" in result.stdout and "Boston" in result.stdout
+    result = invoke("predict", "--model", trained_run, "--json", "-",
+                    input="fly to boston\n\nleave denver\r\n")
+    assert [json.loads(x)["text"] for x in result.stdout.splitlines()] == [
+        "fly to boston", "leave denver"]
+    (tmp_path / "in.txt").write_text("fly to boston\n")
+    result = invoke("predict", "--model", trained_run, "--file", tmp_path / "in.txt", "--json")
+    assert json.loads(result.stdout)["tokens"] == ["fly", "to", "boston"]
+
+
+def test_newest_run_is_the_default_model(trained_run, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    result = invoke("predict", "fly to boston")
+    assert result.exit_code == 1
+    assert "No trained model found" in result.stderr and "slotfill train" in result.stderr
+    runs = tmp_path / "runs"
+    (runs / "a").mkdir(parents=True)
+    (runs / "a" / "best.pt").write_bytes((trained_run / "best.pt").read_bytes())
+    assert invoke("predict", "--json", "fly to boston").exit_code == 0
+
+
+def test_train_default_run_dir_and_never_overwrites(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    first = invoke("train", CONFIGS / "gru.yaml", *tiny_overrides())
+    assert first.exit_code == 0, first.output
+    run = Path(first.stdout.strip().splitlines()[-1])
+    assert run.parent == Path("runs") and run.name.startswith("gru-")
+    again = invoke("train", CONFIGS / "gru.yaml", *tiny_overrides(), "--output", run)
+    assert again.exit_code == 1 and "exists" in again.stderr
+    forced = invoke("train", CONFIGS / "gru.yaml", *tiny_overrides(), "--output", run,
+                    "--force")
+    assert forced.exit_code == 0, forced.output
+
+
+@pytest.mark.parametrize("args, code, message", [
+    (["train", "missing.yaml"], 2, "Config file not found"),
+    (["train", f"{CONFIGS / 'lstm.yaml'}", "model.hiden_size=3"], 2,
+     "did you mean model.hidden_size?"),
+    (["train", f"{CONFIGS / 'lstm.yaml'}", "model.nonlinearity=relu"], 2,
+     "applies to rnn and jordan only"),
+    (["train", f"{CONFIGS / 'lstm.yaml'}", "other.yaml"], 2, "Unexpected argument"),
+    (["train", "data.path=/nonexistent/corpus"], 1, "Corpus directory not found"),
+    (["predict", "--model", "missing.pt", "hi"], 1, "Model not found"),
+    (["predict"], 2, "Nothing to tag"),
+    (["eval", "--split", "dev"], 2, "Invalid value"),
+])
+def test_user_errors_exit_cleanly(args, code, message, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    result = invoke(*args)
+    assert result.exit_code == code, result.output
+    assert message in result.stderr
+    assert "Traceback" not in result.output
+    assert not (tmp_path / "runs").exists()  # nothing half-written
+
+
+def test_mismatched_data_line(tmp_path):
+    corpus = tmp_path / "corpus"
+    import shutil
+    shutil.copytree(TINY, corpus)
+    lines = (corpus / "train" / "seq.out").read_text().splitlines()
+    lines[4] = lines[4].rsplit(" ", 1)[0]
+    (corpus / "train" / "seq.out").write_text("\n".join(lines) + "\n")
+    result = invoke("train", CONFIGS / "lstm.yaml", f"data.path={corpus}",
+                    "--output", tmp_path / "run")
+    assert result.exit_code == 1
+    assert f"{corpus / 'train' / 'seq.out'}:5:" in result.stderr
+    assert not (tmp_path / "run").exists()
+
+
+def test_version():
+    result = invoke("--version")
+    assert result.exit_code == 0 and result.stdout.startswith("slotfill ")
