@@ -1,12 +1,13 @@
 """Pre-tensorized corpora and batches.
 
 A split is converted to tensors once (`encode_split`); a batch is then one `index_select`.
-Two batching strategies:
-- `bucket`: every batch holds utterances of exactly one length, so no padding and no
-  packing is needed and the fused recurrent kernels run on plain dense tensors; the
-  batches of one epoch are shuffled across lengths.
-- `random`: uniformly random batches, padded to their longest utterance (and packed by the
-  encoders), as in a plain PyTorch loop.
+Two batching strategies for training:
+- `bucket`: every batch holds utterances of exactly one length, so there is no padding to
+  mask; the batches of one epoch are shuffled across lengths.
+- `random`: uniformly random batches, padded to their longest utterance.
+Inference sorts utterances by length and fills whole batches (`sorted_batches`).
+Either way the encoders run torch's fused recurrent kernels on dense tensors, and padding
+never changes a result (see models/encoders.py).
 """
 
 from __future__ import annotations
@@ -18,21 +19,25 @@ import torch
 from torch import Tensor
 
 from slotfill.corpus import Example
-from slotfill.vocab import Vocab
+from slotfill.vocab import Vocabs
 
 
 @dataclass
 class EncodedSplit:
     words: Tensor  # (N, T_max) word ids, 0 = padding
     lengths: Tensor  # (N,) utterance lengths, on the CPU
-    tags: Tensor | None  # (N, T_max) tag ids, 0 at padding; None when not for training
+    tags: Tensor | None = None  # (N, T_max) tag ids, 0 at padding (training data only)
+    intents: Tensor | None = None  # (N,) intent ids (training data only)
+    spellings: Tensor | None = None  # (N, T_max) row of each token in `chars`, 0 = padding
+    chars: Tensor | None = None  # (S, C_max) char ids of each distinct token; row 0 empty
 
     def __len__(self) -> int:
         return len(self.lengths)
 
     def to(self, device: torch.device) -> EncodedSplit:
-        tags = self.tags.to(device) if self.tags is not None else None
-        return EncodedSplit(self.words.to(device), self.lengths, tags)
+        move = {k: (v.to(device) if isinstance(v, Tensor) and k != "lengths" else v)
+                for k, v in vars(self).items()}
+        return EncodedSplit(**move)
 
 
 @dataclass
@@ -40,35 +45,57 @@ class Batch:
     words: Tensor  # (B, T) word ids
     lengths: Tensor  # (B,) on the CPU
     mask: Tensor | None  # (B, T) True at real tokens; None when all lengths are T
-    tags: Tensor | None  # (B, T) gold tag ids, for training
     index: Tensor  # (B,) positions of these utterances in their split
+    tags: Tensor | None = None  # (B, T) gold tag ids, for training
+    intents: Tensor | None = None  # (B,) gold intent ids, for training
+    spellings: Tensor | None = None  # (B, T) rows of `chars`
+    chars: Tensor | None = None  # (S, C) the split's spelling table
 
 
-def encode_split(examples: Sequence[Example], words: Vocab,
-                 tags: Vocab | None = None) -> EncodedSplit:
-    """Tensors for a split; `tags` given means every tag must be in it (training data)."""
+def encode_split(examples: Sequence[Example], vocabs: Vocabs,
+                 labels: bool = False) -> EncodedSplit:
+    """Tensors for a split. With `labels` (training data), tags and intents are encoded
+    too, and every one of them must be in the vocabularies."""
     lengths = torch.tensor([len(e.tokens) for e in examples], dtype=torch.long)
     width = int(lengths.max()) if len(examples) else 0
-    word_ids = torch.zeros(len(examples), width, dtype=torch.long)
-    tag_ids = torch.zeros(len(examples), width, dtype=torch.long) if tags else None
-    for i, example in enumerate(examples):
-        n = len(example.tokens)
-        word_ids[i, :n] = torch.tensor(words.encode(example.tokens))
-        if tag_ids is not None:
-            tag_ids[i, :n] = torch.tensor(tags.encode(example.tags))
-    return EncodedSplit(word_ids, lengths, tag_ids)
+    real = torch.arange(width) < lengths.unsqueeze(1)  # (N, T) True at real tokens
+
+    def padded(ids: list[int]) -> Tensor:
+        out = torch.zeros(len(examples), width, dtype=torch.long)
+        out[real] = torch.tensor(ids, dtype=torch.long)
+        return out
+
+    split = EncodedSplit(padded([vocabs.words.index(w) for e in examples for w in e.tokens]),
+                         lengths)
+    if labels:
+        split.tags = padded([vocabs.tags.index(t) for e in examples for t in e.tags])
+        if vocabs.intents is not None:
+            split.intents = torch.tensor([vocabs.intents.index(e.intent) for e in examples])
+    if vocabs.chars is not None:
+        rows: dict[str, int] = {"": 0}
+        split.spellings = padded([rows.setdefault(w, len(rows))
+                                  for e in examples for w in e.tokens])
+        longest = max(map(len, rows))
+        split.chars = torch.zeros(len(rows), longest, dtype=torch.long)
+        for word, row in rows.items():
+            if word:
+                split.chars[row, :len(word)] = torch.tensor(vocabs.chars.encode(word))
+    return split
 
 
 def make_batch(split: EncodedSplit, index: Tensor) -> Batch:
     lengths = split.lengths[index]
     width = int(lengths.max())
     device_index = index.to(split.words.device)
-    words = split.words.index_select(0, device_index)[:, :width]
-    tags = split.tags.index_select(0, device_index)[:, :width] if split.tags is not None \
-        else None
+
+    def rows(t: Tensor | None) -> Tensor | None:
+        return None if t is None else t.index_select(0, device_index)[:, :width]
+
+    words = rows(split.words)
     uniform = bool((lengths == width).all())
-    mask = None if uniform else words != 0
-    return Batch(words, lengths, mask, tags, index)
+    intents = None if split.intents is None else split.intents.index_select(0, device_index)
+    return Batch(words, lengths, None if uniform else words != 0, index, rows(split.tags),
+                 intents, rows(split.spellings), split.chars)
 
 
 def bucket_batches(lengths: Tensor, batch_size: int,
@@ -89,6 +116,24 @@ def bucket_batches(lengths: Tensor, batch_size: int,
             start += count
     if generator is not None:
         batches = [batches[i] for i in torch.randperm(len(batches), generator=generator)]
+    return batches
+
+
+def sorted_batches(lengths: Tensor, batch_size: int, slack: float = 0.2) -> list[Tensor]:
+    """Index tensors of batches in order of length, for inference: each batch holds up to
+    `batch_size` utterances and at most `slack` more padded positions than real tokens.
+    Padding itself is harmless (encoders reverse within each length); this bounds its cost."""
+    order = lengths.argsort(stable=True)
+    sizes = lengths[order].tolist()
+    batches, start, real = [], 0, 0
+    for i, n in enumerate(sizes):
+        count = i - start + 1
+        if count > batch_size or count * n > (1 + slack) * (real + n):
+            batches.append(order[start:i])
+            start, real = i, 0
+        real += n
+    if start < len(sizes):
+        batches.append(order[start:])
     return batches
 
 

@@ -19,7 +19,7 @@ import torch
 from slotfill import __version__
 from slotfill.config import Config
 from slotfill.errors import CheckpointError, ConfigError
-from slotfill.models import Tagger, build_model
+from slotfill.models import build_model
 from slotfill.vocab import Vocabs
 
 FORMAT = "slotfill-checkpoint"
@@ -36,8 +36,8 @@ class Checkpoint:
     versions: dict[str, str]
     path: Path
 
-    def build_model(self, device: torch.device | str = "cpu") -> Tagger:
-        model = build_model(self.config.model, len(self.vocabs.words), len(self.vocabs.tags))
+    def build_model(self, device: torch.device | str = "cpu") -> torch.nn.Module:
+        model = build_model(self.config.model, self.vocabs)
         try:
             model.load_state_dict(self.model_state)
         except RuntimeError as exc:
@@ -46,7 +46,7 @@ class Checkpoint:
         return model.to(device).eval()
 
 
-def save_checkpoint(path: Path, model: Tagger, config: Config, vocabs: Vocabs,
+def save_checkpoint(path: Path, model: torch.nn.Module, config: Config, vocabs: Vocabs,
                     meta: dict[str, Any], training_state: dict[str, Any] | None = None) -> None:
     payload = {
         "format": FORMAT,

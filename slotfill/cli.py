@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import functools
 import json
+import signal
 import sys
 from enum import Enum
 from pathlib import Path
@@ -23,7 +24,7 @@ from slotfill.errors import SlotfillError, UsageError
 app = typer.Typer(no_args_is_help=True, add_completion=False, rich_markup_mode=None,
                   help="Train, evaluate and run slot-filling taggers.")
 out = Console(highlight=False, soft_wrap=True)
-err = Console(stderr=True, highlight=False)
+err = Console(stderr=True, highlight=False, soft_wrap=True)
 _state = {"debug": False}
 
 
@@ -108,27 +109,58 @@ def train(
         "--output", "-o", help="run directory (default: runs/<config>-<timestamp>/)")] = None,
     force: Annotated[bool, typer.Option(
         "--force", help="replace an existing run directory given by --output")] = False,
+    dry_run: Annotated[bool, typer.Option(
+        "--dry-run", help="validate the config and the corpus, print them, train nothing")]
+        = False,
+    resume: Annotated[Optional[Path], typer.Option(
+        "--resume", metavar="RUN_DIR", help="continue an interrupted run from its last.pt")]
+        = None,
 ) -> None:
     """Train a tagger; the last line printed is the run directory."""
     from slotfill.config import load_config
     from slotfill.resources import default_config_path
     from slotfill.rundir import create_run_dir
 
-    config_path, overrides = split_train_args(args or [])
-    cfg = load_config(config_path, overrides)
-    name = Path(config_path).stem if config_path else default_config_path().stem
-    out.print("[bold]Resolved config[/]")
-    out.print(cfg.to_yaml().rstrip(), markup=False)
+    if resume is not None and (args or output or dry_run):
+        raise UsageError("--resume takes no config, overrides, --output or --dry-run",
+                         "a resumed run uses its own config and directory")
+    display = TrainDisplay()
+    if resume is None:
+        config_path, overrides = split_train_args(args or [])
+        cfg = load_config(config_path, overrides)
+        name = Path(config_path).stem if config_path else default_config_path().stem
+        out.print("[bold]Resolved config[/]")
+        out.print(cfg.to_yaml().rstrip(), markup=False)
+
+    from slotfill import train as training
+
+    try:
+        if resume is not None:
+            run_dir = resume
+            result = training.resume(resume, on_start=display.start, on_batch=display.batch,
+                                     on_epoch=display.epoch)
+        else:
+            prepared = training.prepare(cfg)
+            if dry_run:
+                from slotfill.models import build_model
+                model = build_model(cfg.model, prepared.vocabs)
+                display.start({**prepared.summary(), "device": cfg.train.device,
+                               "parameters": sum(p.numel() for p in model.parameters())},
+                              header=False)
+                out.print("dry run: config and corpus are valid; nothing was trained")
+                return
+            run_dir = create_run_dir(name, output, force)
+            result = training.train(cfg, run_dir, prepared, on_start=display.start,
+                                    on_batch=display.batch, on_epoch=display.epoch)
+    except training.TrainingInterrupted as exc:
+        display.close()
+        err.print(f"Interrupted {exc.where}: saved {exc.run_dir / 'last.pt'}.")
+        err.print(f"Resume with: slotfill train --resume {exc.run_dir}", markup=False)
+        raise typer.Exit(130 if exc.signum == signal.SIGINT else 128 + exc.signum) from None
+    finally:
+        display.close()
 
     from slotfill import report
-    from slotfill.train import prepare
-    from slotfill.train import train as run_training
-
-    prepared = prepare(cfg)
-    run_dir = create_run_dir(name, output, force)
-    display = TrainDisplay()
-    result = run_training(cfg, run_dir, prepared, on_start=display.start,
-                          on_batch=display.batch, on_epoch=display.epoch)
     columns = {"dev": result.dev, **({"test": result.test} if result.test else {})}
     out.print()
     out.print(report.summary_table(
@@ -142,7 +174,7 @@ class TrainDisplay:
     def __init__(self) -> None:
         self.progress = None
 
-    def start(self, summary: dict) -> None:
+    def start(self, summary: dict, header: bool = True) -> None:
         from slotfill import report
         sizes = ", ".join(f"{k} {v}" for k, v in summary["sizes"].items())
         out.print(f"corpus {summary['corpus']} ({summary['format']}): {sizes} utterances; "
@@ -150,7 +182,15 @@ class TrainDisplay:
         for warning in summary["warnings"]:
             err.print(f"warning: {warning}", markup=False)
         out.print(f"model: {summary['parameters']:,} parameters on {summary['device']}")
-        out.print(report.epoch_header(), markup=False)
+        if summary.get("resumed_after") is not None:
+            out.print(f"resuming after epoch {summary['resumed_after']}")
+        if header:
+            out.print(report.epoch_header(), markup=False)
+
+    def close(self) -> None:
+        if self.progress is not None:
+            self.progress.stop()
+            self.progress = None
 
     def batch(self, step: int, total: int) -> None:
         from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn
@@ -257,6 +297,8 @@ def _show_prediction(result: dict) -> None:
     if not result["tokens"]:
         out.print("  (no words to tag)")
         return
+    if result.get("intent") is not None:
+        out.print(f"  intent: [magenta]{_escape(result['intent'])}[/]")
     table = Table(show_header=False, box=None, padding=(0, 2))
     for token, tag in zip(result["tokens"], result["tags"]):
         table.add_row(_escape(token), f"[dim]{tag}[/]" if tag == "O" else f"[cyan]{tag}[/]")
@@ -270,6 +312,64 @@ def _show_prediction(result: dict) -> None:
 def _escape(text: str) -> str:
     from rich.markup import escape
     return escape(text)
+
+
+# ------------------------------------------------------------------ compare
+
+@app.command()
+@friendly
+def compare(
+    runs: Annotated[list[Path], typer.Argument(metavar="RUN_DIR...",
+                                                help="run directories to put side by side")],
+    as_json: JsonOption = False,
+) -> None:
+    """Put training runs side by side: tagger, epochs, dev and test scores, time."""
+    from slotfill import report
+    from slotfill.rundir import summarize_run
+
+    summaries = [summarize_run(run) for run in runs]
+    if as_json:
+        print(json.dumps(summaries, indent=2))
+    else:
+        out.print(report.compare_table(summaries))
+
+
+# ------------------------------------------------------------------ data check
+
+data_app = typer.Typer(no_args_is_help=True, help="Inspect corpora.")
+app.add_typer(data_app, name="data")
+
+
+@data_app.command("check")
+@friendly
+def data_check(
+    path: Annotated[str, typer.Argument(help="corpus directory (or `bundled`)")],
+    corpus_format: Annotated[str, typer.Option(
+        "--format", help="auto, atis or conll")] = "auto",
+    as_json: JsonOption = False,
+) -> None:
+    """Report sizes, inventories and problems of a corpus; exit 1 on hard errors."""
+    from slotfill import report
+    from slotfill.datacheck import check_corpus
+
+    if corpus_format not in ("auto", "atis", "conll"):
+        raise UsageError(f"Invalid --format {corpus_format!r}", "valid: auto, atis, conll")
+    result = check_corpus(path, corpus_format)
+    if as_json:
+        print(json.dumps(result.to_dict(), indent=2))
+    else:
+        out.print(f"{result.path} ({result.format})", markup=False)
+        for table in report.data_tables(result):
+            out.print(table)
+        for warning in result.warnings:
+            out.print(f"[yellow]warning:[/] {_escape(warning)}")
+        for error in result.errors:
+            out.print(f"[red]error:[/] {_escape(error)}")
+        verdict = (f"[red]{len(result.errors)} errors[/]: training refuses this corpus"
+                   if result.errors else "[green]no errors[/]")
+        out.print(f"{verdict}; {len(result.warnings)} warnings")
+    if result.errors:
+        raise typer.Exit(1)
 
 
 def main() -> None:

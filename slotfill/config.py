@@ -42,7 +42,7 @@ def _opt(default: Any, help: str, *, choices: tuple = (), min: float | None = No
     return field(default=default, metadata=meta)
 
 
-RNN_TYPES = ("rnn", "jordan", "lstm", "gru")
+MODEL_TYPES = ("rnn", "jordan", "lstm", "gru", "seq2seq")
 
 
 @dataclass(frozen=True)
@@ -56,8 +56,8 @@ class DataConfig:
 
 @dataclass(frozen=True)
 class ModelConfig:
-    type: str = _opt("lstm", "recurrent encoder: rnn (Elman), jordan, lstm or gru",
-                     choices=RNN_TYPES)
+    type: str = _opt("lstm", "tagger: rnn (Elman), jordan, lstm, gru, or seq2seq (an LSTM "
+                     "encoder-decoder with attention)", choices=MODEL_TYPES)
     bidirectional: bool = _opt(False, "run one recurrence in each direction and concatenate")
     num_layers: int = _opt(1, "stacked recurrent layers", min=1)
     hidden_size: int = _opt(200, "hidden units per direction and layer", min=1)
@@ -74,6 +74,19 @@ class ModelConfig:
     word_dropout: float = _opt(0.0, "training only: probability of replacing a word that "
                                "occurs once in training by <unk>, so the model learns <unk>",
                                min=0.0, max=1.0)
+    locked_dropout: bool = _opt(False, "embedding and output dropout use one mask per "
+                                "utterance for all time steps (variational dropout)")
+    context_window: int = _opt(0, "each step reads the embeddings of this many words on "
+                               "each side as well (Mesnil et al. 2015)", min=0)
+    char: str = _opt("none", "character-level word features: none, cnn or lstm",
+                     choices=("none", "cnn", "lstm"))
+    char_dim: int | None = _opt(None, "char only: character embedding size (default 30)",
+                                min=1)
+    char_size: int | None = _opt(None, "char only: size of a word's character feature "
+                                 "(default 50)", min=2)
+    head: str = _opt("softmax", "tag layer: softmax (independent per word) or crf "
+                     "(linear-chain CRF with BIO constraints)", choices=("softmax", "crf"))
+    intent: bool = _opt(False, "also predict the utterance's intent (joint training)")
 
 
 @dataclass(frozen=True)
@@ -94,6 +107,9 @@ class TrainConfig:
     device: str = _opt("auto", "auto (cuda when available), cpu or cuda",
                        choices=("auto", "cpu", "cuda"))
     threads: int = _opt(0, "CPU threads for torch (0: torch's default)", min=0)
+    lr_schedule: str = _opt("constant", "constant; linear or cosine decay to 0 over "
+                            "train.epochs; plateau: halve when dev F1 did not improve",
+                            choices=("constant", "linear", "cosine", "plateau"))
 
 
 @dataclass(frozen=True)
@@ -265,9 +281,13 @@ def _check_value(value: Any, hint: Any, meta: dict) -> str | None:
 
 def _resolve_defaults(cfg: Config) -> Config:
     m = cfg.model
+    changes = {}
     if m.type in ("rnn", "jordan") and m.nonlinearity is None:
-        return dataclasses.replace(cfg, model=dataclasses.replace(m, nonlinearity="tanh"))
-    return cfg
+        changes["nonlinearity"] = "tanh"
+    if m.char != "none":
+        changes["char_dim"] = m.char_dim or 30
+        changes["char_size"] = m.char_size or 50
+    return dataclasses.replace(cfg, model=dataclasses.replace(m, **changes)) if changes else cfg
 
 
 def _check_combinations(cfg: Config, problems: list[str]) -> None:
@@ -275,6 +295,16 @@ def _check_combinations(cfg: Config, problems: list[str]) -> None:
     if m.nonlinearity is not None and m.type not in ("rnn", "jordan"):
         problems.append(f"model.nonlinearity: applies to rnn and jordan only, not {m.type}; "
                         "remove it (or set model.nonlinearity=null)")
+    for key in ("char_dim", "char_size"):
+        if getattr(m, key) is not None and m.char == "none":
+            problems.append(f"model.{key}: applies only with model.char cnn or lstm; remove "
+                            f"it (or set model.{key}=null)")
+    if m.char == "lstm" and m.char_size is not None and m.char_size % 2:
+        problems.append("model.char_size: must be even with model.char lstm (half per "
+                        "direction)")
+    if m.type == "seq2seq" and m.head == "crf":
+        problems.append("model.head: crf does not apply to seq2seq, whose decoder already "
+                        "conditions each tag on the previous one; use softmax")
     if m.dropout > 0 and m.num_layers == 1:
         problems.append("model.dropout: acts between stacked layers, so it needs "
                         "model.num_layers > 1; for a single layer use model.embedding_dropout "

@@ -30,6 +30,7 @@ class Example:
     tokens: tuple[str, ...]
     tags: tuple[str, ...]
     intent: str | None = None
+    source: str | None = field(default=None, compare=False)  # "file:line", for messages
 
 
 @dataclass
@@ -37,7 +38,8 @@ class Corpus:
     path: Path
     format: str  # "atis" | "conll"
     splits: dict[str, list[Example]]
-    warnings: list[str] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)  # soft problems: training goes on
+    problems: list[str] = field(default_factory=list)  # hard problems (from scan_corpus)
 
     def __getitem__(self, split: str) -> list[Example]:
         return self.splits[split]
@@ -67,6 +69,19 @@ def read_corpus(path: str | Path, fmt: str = "auto", splits: tuple[str, ...] = S
                 optional: tuple[str, ...] = ()) -> Corpus:
     """Read the named splits of a corpus (an `optional` split may be absent); raises
     DataError listing every hard problem."""
+    corpus = scan_corpus(path, fmt, splits, optional)
+    if corpus.problems:
+        shown = corpus.problems[:_MAX_REPORTED]
+        more = len(corpus.problems) - len(shown)
+        detail = "\n".join(shown) + (f"\n... and {more} more" if more else "")
+        raise DataError(f"Cannot use the corpus in {corpus.path}", detail)
+    return corpus
+
+
+def scan_corpus(path: str | Path, fmt: str = "auto", splits: tuple[str, ...] = SPLITS,
+                optional: tuple[str, ...] = ()) -> Corpus:
+    """Read what can be read; hard problems are listed in `problems`, not raised (except
+    when there is no corpus at all)."""
     root = resolve_corpus_path(path)
     detected = detect_format(root)  # raises when there is no corpus at all
     fmt = detected if fmt == "auto" else fmt
@@ -87,12 +102,7 @@ def read_corpus(path: str | Path, fmt: str = "auto", splits: tuple[str, ...] = S
         if examples is not None and not examples:
             problems.append(f"{location}: split {split!r} is empty")
         data[split] = examples or []
-    if problems:
-        shown = problems[:_MAX_REPORTED]
-        more = len(problems) - len(shown)
-        detail = "\n".join(shown) + (f"\n... and {more} more" if more else "")
-        raise DataError(f"Cannot use the corpus in {root}", detail)
-    return Corpus(path=root, format=fmt, splits=data, warnings=warnings)
+    return Corpus(path=root, format=fmt, splits=data, warnings=warnings, problems=problems)
 
 
 def _locate_split(root: Path, fmt: str, split: str) -> Path | None:
@@ -161,7 +171,7 @@ def _read_atis_split(folder: Path, problems: list[str],
         if intents is not None and not intent:
             problems.append(f"{label}:{i + 1}: empty intent")
             continue
-        examples.append(Example(tuple(tokens), tuple(labels), intent))
+        examples.append(Example(tuple(tokens), tuple(labels), intent, f"{seq_out}:{i + 1}"))
     return examples
 
 
@@ -176,15 +186,18 @@ def _read_conll_split(path: Path, problems: list[str],
     tags: list[str] = []
     intent: str | None = None
     bad_sentence = False
+    first_line = 1
 
     def flush() -> None:
         nonlocal tokens, tags, intent, bad_sentence
         if tokens and not bad_sentence:
-            examples.append(Example(tuple(tokens), tuple(tags), intent))
+            examples.append(Example(tuple(tokens), tuple(tags), intent, f"{path}:{first_line}"))
         tokens, tags, intent, bad_sentence = [], [], None, False
 
     for number, line in enumerate(lines, start=1):
         stripped = line.strip()
+        if not tokens:
+            first_line = number
         if not stripped:
             flush()
         elif stripped.startswith("#"):

@@ -7,26 +7,39 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import torch
+from torch import nn
 
-from slotfill.batching import EncodedSplit, bucket_batches, encode_split, make_batch
+from slotfill.batching import EncodedSplit, encode_split, make_batch, sorted_batches
 from slotfill.checkpoint import load_checkpoint
 from slotfill.corpus import Example, read_corpus
 from slotfill.metrics import Counts
-from slotfill.models import Tagger
 from slotfill.vocab import Vocabs
 
 
+@dataclass
+class Predictions:
+    tags: list[list[str]]
+    intents: list[str] | None  # None when the model does not predict intents
+
+
 @torch.inference_mode()
-def predict_ids(model: Tagger, split: EncodedSplit, batch_size: int) -> list[list[int]]:
-    """Best tag ids per utterance, in the split's order."""
+def predict(model: nn.Module, split: EncodedSplit, vocabs: Vocabs,
+            batch_size: int) -> Predictions:
+    """Best tags (and intents) per utterance, in the split's order."""
     model.eval()
-    result: list[list[int]] = [[] for _ in range(len(split))]
-    for index in bucket_batches(split.lengths, batch_size):
+    tags: list[list[str]] = [[] for _ in range(len(split))]
+    intents: list[str] | None = None
+    for index in sorted_batches(split.lengths, batch_size):
         batch = make_batch(split, index)
-        ids = model.decode(batch).cpu().tolist()  # (B, T)
-        for row, i, n in zip(ids, index.tolist(), batch.lengths.tolist()):
-            result[i] = row[:n]
-    return result
+        tag_ids, intent_ids = model.decode(batch)  # (B, T), (B,) or None
+        rows = index.tolist()
+        for row, i, n in zip(tag_ids.cpu().tolist(), rows, batch.lengths.tolist()):
+            tags[i] = vocabs.tags.decode(row[:n])
+        if intent_ids is not None:
+            intents = intents or [""] * len(split)
+            for i, intent in zip(rows, vocabs.intents.decode(intent_ids.cpu().tolist())):
+                intents[i] = intent
+    return Predictions(tags, intents)
 
 
 class SplitScorer:
@@ -35,19 +48,20 @@ class SplitScorer:
     def __init__(self, examples: Sequence[Example], vocabs: Vocabs,
                  device: torch.device | str = "cpu", batch_size: int = 256) -> None:
         self.examples, self.vocabs, self.batch_size = examples, vocabs, batch_size
-        self.split = encode_split(examples, vocabs.words).to(torch.device(device))
+        self.split = encode_split(examples, vocabs).to(torch.device(device))
 
-    def predict(self, model: Tagger) -> list[list[str]]:
-        ids = predict_ids(model, self.split, self.batch_size)
-        return [self.vocabs.tags.decode(row) for row in ids]
+    def predict(self, model: nn.Module) -> Predictions:
+        return predict(model, self.split, self.vocabs, self.batch_size)
 
-    def counts(self, model: Tagger) -> Counts:
+    def counts(self, model: nn.Module) -> Counts:
+        predicted = self.predict(model)
         counts = Counts()
-        for example, tags in zip(self.examples, self.predict(model)):
-            counts.add(example.tags, tags)
+        for i, (example, tags) in enumerate(zip(self.examples, predicted.tags)):
+            intent = predicted.intents[i] if predicted.intents is not None else None
+            counts.add(example.tags, tags, example.intent, intent)
         return counts
 
-    def score(self, model: Tagger) -> dict:
+    def score(self, model: nn.Module) -> dict:
         """See metrics.Counts.scores."""
         return self.counts(model).scores()
 

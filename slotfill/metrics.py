@@ -9,6 +9,7 @@ precision 0. Utterances are separate: no chunk crosses an utterance boundary.
 
 from __future__ import annotations
 
+import functools
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -16,6 +17,7 @@ from dataclasses import dataclass, field
 Span = tuple[str, int, int]  # (type, start, end) with `end` exclusive, in tokens
 
 
+@functools.lru_cache(maxsize=4096)
 def split_tag(tag: str) -> tuple[str, str]:
     """'B-toloc.city_name' -> ('B', 'toloc.city_name'); 'O' -> ('O', '')."""
     prefix, dash, kind = tag.partition("-")

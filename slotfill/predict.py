@@ -5,21 +5,23 @@ from __future__ import annotations
 
 import re
 from collections.abc import Container, Sequence
-from dataclasses import dataclass
 from pathlib import Path
+from typing import NamedTuple
+
+import torch
 
 from slotfill.batching import encode_split
 from slotfill.checkpoint import load_checkpoint
 from slotfill.corpus import Example
-from slotfill.evaluate import predict_ids
+from slotfill.evaluate import Predictions, predict
 from slotfill.metrics import extract_spans
 
 PUNCTUATION = frozenset(',!?";:()[]{}')
 _CHUNK = re.compile(r"\S+")
+_NEEDS_SPLIT = re.compile(f"[{re.escape(''.join(sorted(PUNCTUATION)))}]|\\.$")  # or a final dot
 
 
-@dataclass(frozen=True)
-class Token:
+class Token(NamedTuple):
     text: str  # as written in the input
     norm: str  # the form the model reads (lowercased)
     start: int  # character offsets into the input: text == input[start:end]
@@ -37,6 +39,9 @@ def tokenize(text: str, known: Container[str] = frozenset()) -> list[Token]:
     tokens: list[Token] = []
     for match in _CHUNK.finditer(text):
         chunk, offset = match.group(), match.start()
+        if not _NEEDS_SPLIT.search(chunk):  # the common case: a plain word
+            tokens.append(Token(chunk, chunk.lower(), offset, match.end()))
+            continue
         lo, hi = 0, len(chunk)
         while lo < hi and chunk[lo] in PUNCTUATION:
             lo += 1
@@ -64,25 +69,41 @@ class Predictor:
     def __init__(self, checkpoint: str | Path, device: str = "cpu",
                  batch_size: int = 256) -> None:
         ckpt = load_checkpoint(checkpoint)
-        self.model = ckpt.build_model(device)
+        self.device = torch.device(device)
+        self.model = ckpt.build_model(self.device)
         self.vocabs = ckpt.vocabs
         self.config = ckpt.config
         self.batch_size = batch_size
         self.known = frozenset(ckpt.vocabs.words.itos[2:])  # minus <pad>, <unk>
+        self.predicts_intents = ckpt.config.model.intent
 
     def predict(self, texts: Sequence[str]) -> list[dict]:
-        """One result per text: {text, tokens, tags, slots: [{slot, value, start, end}]}."""
+        """One result per text: {text, tokens, tags, slots: [{slot, value, start, end}]},
+        plus `intent` when the model predicts intents."""
         tokenized = [tokenize(text, self.known) for text in texts]
-        nonempty = [i for i, tokens in enumerate(tokenized) if tokens]
-        tags: list[list[str]] = [[] for _ in texts]
+        predicted = self.tag([tuple(t.norm for t in tokens) for tokens in tokenized])
+        results = [_result(text, tokens, tags)
+                   for text, tokens, tags in zip(texts, tokenized, predicted.tags)]
+        if predicted.intents is not None:
+            for result, intent in zip(results, predicted.intents):
+                result["intent"] = intent
+        return results
+
+    def tag(self, utterances: Sequence[Sequence[str]]) -> Predictions:
+        """Tags (and intents) for tokenised, normalised utterances. An empty utterance
+        gets no tags, and no intent (None) when the model predicts intents."""
+        nonempty = [i for i, tokens in enumerate(utterances) if tokens]
+        tags: list[list[str]] = [[] for _ in utterances]
+        intents = [None] * len(utterances) if self.predicts_intents else None
         if nonempty:
-            examples = [Example(tuple(t.norm for t in tokenized[i]), ()) for i in nonempty]
-            device = next(self.model.parameters()).device
-            split = encode_split(examples, self.vocabs.words).to(device)
-            for i, ids in zip(nonempty, predict_ids(self.model, split, self.batch_size)):
-                tags[i] = self.vocabs.tags.decode(ids)
-        return [_result(text, tokens, tag_seq)
-                for text, tokens, tag_seq in zip(texts, tokenized, tags)]
+            examples = [Example(tuple(utterances[i]), ()) for i in nonempty]
+            split = encode_split(examples, self.vocabs).to(self.device)
+            found = predict(self.model, split, self.vocabs, self.batch_size)
+            for j, i in enumerate(nonempty):
+                tags[i] = found.tags[j]
+                if intents is not None:
+                    intents[i] = found.intents[j]
+        return Predictions(tags, intents)
 
 
 def _result(text: str, tokens: list[Token], tags: list[str]) -> dict:

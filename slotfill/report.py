@@ -9,6 +9,7 @@ import csv
 import io
 from collections.abc import Sequence
 from dataclasses import asdict, fields
+from pathlib import Path
 from typing import Any
 
 from rich.table import Table
@@ -105,3 +106,59 @@ def history_csv(records: Sequence[Any], record_type: type) -> str:
     for record in records:
         writer.writerow(asdict(record))
     return out.getvalue()
+
+
+def data_tables(result: Any) -> list[Table]:
+    """Tables of a datacheck.DataReport: split sizes, then slot and intent inventories."""
+    splits = result.splits
+    sizes = Table(title="splits", title_justify="left")
+    for name in ("split", "utterances", "tokens", "slot spans", "intents", "OOV vs train"):
+        sizes.add_column(name, justify="left" if name == "split" else "right")
+    for name, stats in splits.items():
+        oov = result.oov_rate.get(name)
+        sizes.add_row(name, str(stats.utterances), str(stats.tokens),
+                      str(sum(stats.slot_counts.values())), str(len(stats.intent_counts)),
+                      "" if oov is None else f"{100 * oov:.2f}%")
+    tables = [sizes]
+    for title, attribute in (("slots (spans)", "slot_counts"),
+                             ("intents (utterances)", "intent_counts")):
+        names = sorted({k for stats in splits.values() for k in getattr(stats, attribute)})
+        if not names:
+            continue
+        table = Table(title=title, title_justify="left")
+        table.add_column(title.split()[0][:-1])
+        for name in splits:
+            table.add_column(name, justify="right")
+        for key in names:
+            table.add_row(key, *[str(getattr(stats, attribute)[key]) for stats in
+                                 splits.values()])
+        tables.append(table)
+    return tables
+
+
+def compare_table(runs: list[dict]) -> Table:
+    """Runs side by side (finished or not); scores in percent."""
+    table = Table(caption="test: slot F1, intent accuracy, overall accuracy, sentence "
+                          "accuracy", caption_justify="left")
+    for name in ("run", "tagger", "best/ep", "dev F1", "F1", "intent", "overall", "sent"):
+        text = name in ("run", "tagger")
+        table.add_column(name, justify="left" if text else "right",
+                         overflow="fold" if text else "ellipsis", no_wrap=not text)
+    for run in runs:
+        m, test = run["model"], run.get("test") or {}
+        tagger = "+".join(filter(None, [
+            ("bi" if m.get("bidirectional") else "") + str(m.get("type", "?")),
+            f"{m['num_layers']}layers" if m.get("num_layers", 1) > 1 else "",
+            f"window{m['context_window']}" if m.get("context_window") else "",
+            m.get("char") if m.get("char", "none") != "none" else "",
+            "crf" if m.get("head") == "crf" else "",
+            "intent" if m.get("intent") else ""]))
+        name = Path(run["run"]).name
+        if run["state"] != "finished":
+            name += f" ({run['state']})"
+        cell = lambda scores, key: pct(scores[key]) if key in scores else ""  # noqa: E731
+        table.add_row(name, tagger, f"{run.get('best_epoch', '')}/{run.get('epochs', '')}",
+                      cell(run.get("dev") or {}, "f1"), cell(test, "f1"),
+                      cell(test, "intent_accuracy"), cell(test, "overall_accuracy"),
+                      cell(test, "sentence_accuracy"))
+    return table

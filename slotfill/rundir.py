@@ -63,3 +63,30 @@ def resolve_model(arg: str | Path | None) -> Path:
         raise RunDirError(f"Model not found: {path}",
                           "pass a checkpoint file (best.pt) or a run directory")
     return path
+
+
+def summarize_run(path: Path) -> dict:
+    """What `slotfill compare` shows of one run directory (any stage of a run)."""
+    import csv
+    import json
+
+    from slotfill.config import parse_yaml
+
+    path = Path(path)
+    if not (path / "config.yaml").is_file():
+        raise RunDirError(f"{path} is not a run directory", "expected a directory written "
+                          "by `slotfill train` (with config.yaml)")
+    config = parse_yaml((path / "config.yaml").read_text(encoding="utf-8")) or {}
+    summary: dict = {"run": str(path), "model": config.get("model", {}), "state": "unknown"}
+    if (path / "status.json").is_file():
+        summary["state"] = json.loads((path / "status.json").read_text()).get("state")
+    if (path / "history.csv").is_file():
+        with open(path / "history.csv", newline="") as f:
+            rows = list(csv.DictReader(f))
+        summary["epochs"] = len(rows)
+        summary["seconds"] = sum(float(r["seconds"]) for r in rows)
+    if (path / "metrics.json").is_file():
+        metrics = json.loads((path / "metrics.json").read_text())
+        summary["best_epoch"] = metrics["best_epoch"]
+        summary["dev"], summary["test"] = metrics["dev"], metrics.get("test")
+    return summary

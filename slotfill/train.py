@@ -1,32 +1,34 @@
-"""Training: `train(cfg, run_dir)` fills a run directory and returns the result; never prints.
+"""Training runs: `train(cfg, run_dir)` fills a run directory and returns the result;
+`resume(run_dir)` continues one. Never prints; callbacks report progress.
 
-Run directory: config.yaml (resolved), best.pt (best dev F1 so far), last.pt (end of the
-latest epoch), history.csv (one row per epoch), metrics.json and metrics.md (final dev and
-test scores of the best checkpoint). Model selection uses dev only, never test.
+Run directory: config.yaml (resolved), status.json (running, finished, failed or
+interrupted, with the reason), best.pt (best dev F1 so far), last.pt (end of the latest
+epoch, or where an interrupted one stopped, with everything needed to continue exactly),
+history.csv (one row per epoch), metrics.json and metrics.md (final dev and test scores of
+the best checkpoint). Model selection uses dev only, never test.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
-import math
+import signal
+import threading
 import time
-from collections import Counter
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
+from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any
-
-import torch
 
 from slotfill import report
-from slotfill.batching import Batch, batches_for, encode_split, make_batch
 from slotfill.checkpoint import atomic_write, load_checkpoint, save_checkpoint
 from slotfill.config import Config
-from slotfill.corpus import Corpus, read_corpus
+from slotfill.corpus import read_corpus
+from slotfill.datacheck import soft_problems
+from slotfill.errors import DataError, RunDirError
 from slotfill.evaluate import SplitScorer
-from slotfill.models import Tagger, build_model
-from slotfill.runtime import configure_threads, resolve_device, seed_everything
-from slotfill.vocab import UNK, Vocabs
+from slotfill.trainer import Prepared, StopRequested, Trainer
+from slotfill.vocab import Vocabs
 
 
 @dataclass
@@ -37,7 +39,7 @@ class EpochRecord:
     dev_recall: float
     dev_f1: float
     grad_norm: float  # mean over the epoch's batches, before clipping
-    lr: float
+    lr: float  # at the epoch's start
     seconds: float  # training plus dev evaluation
     best: bool
 
@@ -52,162 +54,193 @@ class TrainResult:
     stopped_early: bool
 
 
-@dataclass
-class Prepared:
-    """The corpus and vocabularies, read and validated before a run directory exists."""
+class TrainingInterrupted(Exception):
+    """A signal stopped training after last.pt was saved; `resume` continues the run."""
 
-    corpus: Corpus
-    vocabs: Vocabs
-
-    def summary(self) -> dict[str, Any]:
-        return {"corpus": str(self.corpus.path), "format": self.corpus.format,
-                "sizes": {name: len(split) for name, split in self.corpus.splits.items()},
-                "words": len(self.vocabs.words), "tags": len(self.vocabs.tags),
-                "warnings": self.corpus.warnings}
+    def __init__(self, run_dir: Path, signum: int, where: str) -> None:
+        super().__init__(f"interrupted by signal {signum} {where}")
+        self.run_dir, self.signum, self.where = run_dir, signum, where
 
 
 def prepare(cfg: Config) -> Prepared:
+    """Read and check the corpus, build vocabularies: everything before a run directory."""
     corpus = read_corpus(cfg.data.path, cfg.data.format, splits=("train", "valid", "test"),
                          optional=("test",))
-    return Prepared(corpus, Vocabs.build(corpus["train"]))
-
-
-@dataclass
-class EpochStats:
-    loss: float  # mean training loss over the epoch's batches
-    grad_norm: float  # mean gradient norm, before clipping
-    batches: int
-    tokens: int
-    seconds: float
-
-
-class Trainer:
-    """The model, its optimiser and the tensorized training data; `train_epoch` runs one
-    pass. Seeds, threads and device are set up here, so runs are reproducible."""
-
-    def __init__(self, cfg: Config, prepared: Prepared) -> None:
-        tc = cfg.train
-        seed_everything(tc.seed)
-        configure_threads(tc.threads)
-        self.cfg, self.vocabs = cfg, prepared.vocabs
-        self.device = resolve_device(tc.device)
-        examples = prepared.corpus["train"]
-        self.data = encode_split(examples, self.vocabs.words, self.vocabs.tags).to(self.device)
-        self.model = build_model(cfg.model, len(self.vocabs.words),
-                                 len(self.vocabs.tags)).to(self.device)
-        self.optimizer = make_optimizer(cfg, self.model)
-        self.word_dropout = WordDropout(examples, self.vocabs, cfg.model.word_dropout,
-                                        self.device)
-        self.generator = torch.Generator().manual_seed(tc.seed)  # batch order
-
-    def train_epoch(self, on_batch: Callable[[int, int], None] | None = None) -> EpochStats:
-        tc = self.cfg.train
-        started = time.perf_counter()
-        self.model.train()
-        batches = batches_for(self.data, tc.batching, tc.batch_size, self.generator)
-        loss_sum = torch.zeros((), device=self.device)
-        norm_sum = torch.zeros((), device=self.device)
-        max_norm = tc.clip if tc.clip > 0 else math.inf
-        for step, index in enumerate(batches, start=1):
-            batch = self.word_dropout(make_batch(self.data, index))
-            loss = self.model.loss(batch)
-            self.optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            norm_sum += torch.nn.utils.clip_grad_norm_(self.model.parameters(), max_norm)
-            self.optimizer.step()
-            loss_sum += loss.detach()
-            if on_batch:
-                on_batch(step, len(batches))
-        return EpochStats(float(loss_sum) / len(batches), float(norm_sum) / len(batches),
-                          len(batches), int(self.data.lengths.sum()),
-                          time.perf_counter() - started)
+    corpus.warnings += soft_problems(corpus)
+    if cfg.model.intent and any(e.intent is None for e in corpus["train"]):
+        raise DataError(f"model.intent is true, but the training data in {corpus.path} has "
+                        "no intent for every utterance",
+                        "add intents (a `label` file per split, or `# intent:` lines), "
+                        "or set model.intent=false")
+    return Prepared(corpus, Vocabs.build(corpus["train"], chars=cfg.model.char != "none"))
 
 
 def train(cfg: Config, run_dir: Path, prepared: Prepared | None = None, *,
           on_start: Callable[[dict], None] | None = None,
           on_batch: Callable[[int, int], None] | None = None,
           on_epoch: Callable[[EpochRecord], None] | None = None) -> TrainResult:
-    """Train `cfg` into the (new, empty) `run_dir`. Callbacks report progress."""
+    """Train `cfg` into the (new, empty) `run_dir`."""
     run_dir = Path(run_dir)
-    prepared = prepared or prepare(cfg)
-    corpus, vocabs, tc = prepared.corpus, prepared.vocabs, cfg.train
-    trainer = Trainer(cfg, prepared)
-    model, device = trainer.model, trainer.device
-    dev = SplitScorer(corpus["valid"], vocabs, device, tc.eval_batch_size)
     (run_dir / "config.yaml").write_text(cfg.to_yaml(), encoding="utf-8")
-    if on_start:
-        on_start({**prepared.summary(), "device": str(device),
-                  "parameters": sum(p.numel() for p in model.parameters())})
-
-    history: list[EpochRecord] = []
-    best_f1, best_epoch, stale = -1.0, 0, 0
-    for epoch in range(1, tc.epochs + 1):
-        started = time.perf_counter()
-        stats = trainer.train_epoch(on_batch)
-
-        # dev evaluation, checkpoints, history
-        scores = dev.score(model)
-        improved = scores["f1"] > best_f1
-        if improved:
-            best_f1, best_epoch, stale = scores["f1"], epoch, 0
-        else:
-            stale += 1
-        meta = {"epoch": epoch, "dev_f1": scores["f1"]}
-        if improved:
-            save_checkpoint(run_dir / "best.pt", model, cfg, vocabs, meta)
-        save_checkpoint(run_dir / "last.pt", model, cfg, vocabs, meta,
-                        {"optimizer": trainer.optimizer.state_dict()})
-        record = EpochRecord(
-            epoch=epoch, train_loss=stats.loss, dev_precision=scores["precision"],
-            dev_recall=scores["recall"], dev_f1=scores["f1"], grad_norm=stats.grad_norm,
-            lr=trainer.optimizer.param_groups[0]["lr"],
-            seconds=time.perf_counter() - started, best=improved)
-        history.append(record)
-        atomic_write(run_dir / "history.csv",
-                     lambda f: f.write(report.history_csv(history, EpochRecord).encode()))
-        if on_epoch:
-            on_epoch(record)
-
-        # early stopping on dev F1
-        if tc.patience and stale >= tc.patience:
-            break
-
-    # final scores of the best checkpoint (reloaded from disk: what users will get)
-    best = load_checkpoint(run_dir / "best.pt").build_model(device)
-    dev_scores = dev.score(best)
-    test_scores = None
-    if "test" in corpus.splits:
-        test_scores = SplitScorer(corpus["test"], vocabs, device, tc.eval_batch_size).score(best)
-    write_metrics(run_dir, best_epoch, len(history), dev_scores, test_scores)
-    return TrainResult(run_dir, best_epoch, history, dev_scores, test_scores,
-                       stopped_early=len(history) < tc.epochs)
+    return _Run(cfg, run_dir, prepared, on_start, on_batch, on_epoch).execute()
 
 
-def make_optimizer(cfg: Config, model: Tagger) -> torch.optim.Optimizer:
-    tc = cfg.train
-    kinds = {"adam": torch.optim.Adam, "adamw": torch.optim.AdamW, "sgd": torch.optim.SGD}
-    return kinds[tc.optimizer](model.parameters(), lr=tc.lr, weight_decay=tc.weight_decay)
+def resume(run_dir: Path, *, on_start: Callable[[dict], None] | None = None,
+           on_batch: Callable[[int, int], None] | None = None,
+           on_epoch: Callable[[EpochRecord], None] | None = None) -> TrainResult:
+    """Continue the run in `run_dir` from its last.pt, exactly as if never stopped."""
+    run_dir = Path(run_dir)
+    status = read_status(run_dir)
+    if status.get("state") == "finished":
+        raise RunDirError(f"The run in {run_dir} has finished", "nothing to resume; its "
+                          "scores are in metrics.json")
+    if not (run_dir / "last.pt").is_file():
+        raise RunDirError(f"No last.pt in {run_dir}", "the run stopped before its first "
+                          "checkpoint; start it again with `slotfill train`")
+    last = load_checkpoint(run_dir / "last.pt")
+    if last.training_state is None:
+        raise RunDirError(f"{run_dir / 'last.pt'} holds no training state",
+                          "it was not written by `slotfill train`")
+    run = _Run(last.config, run_dir, None, on_start, on_batch, on_epoch)
+    return run.execute(last)
 
 
-class WordDropout:
-    """Replaces words seen once in training by <unk> with probability p, so that the
-    model learns an <unk> embedding for the unseen words of dev, test and users."""
+class _Run:
+    """The epoch loop with its bookkeeping: checkpoints, history, status, signals."""
 
-    def __init__(self, examples, vocabs: Vocabs, p: float, device: torch.device) -> None:
-        self.p = p
-        counts = Counter(token for example in examples for token in example.tokens)
-        self.singleton = torch.zeros(len(vocabs.words), dtype=torch.bool)  # (V,)
-        self.singleton[vocabs.words.encode(w for w, n in counts.items() if n == 1)] = True
-        self.singleton = self.singleton.to(device)
-        self.unk = vocabs.words.index(UNK)
+    def __init__(self, cfg, run_dir, prepared, on_start, on_batch, on_epoch) -> None:
+        self.cfg, self.run_dir = cfg, run_dir
+        self.prepared = prepared
+        self.on_start, self.on_batch, self.on_epoch = on_start, on_batch, on_epoch
+        self.signal: int | None = None
 
-    def __call__(self, batch: Batch) -> Batch:
-        if self.p == 0:
-            return batch
-        drop = self.singleton[batch.words] & (torch.rand(batch.words.shape,
-                                                         device=batch.words.device) < self.p)
-        batch.words = batch.words.masked_fill(drop, self.unk)
-        return batch
+    def execute(self, last=None) -> TrainResult:
+        write_status(self.run_dir, "running")
+        try:
+            with self._signals():
+                result = self._loop(last)
+        except TrainingInterrupted as exc:
+            write_status(self.run_dir, "interrupted", f"signal {exc.signum} {exc.where}")
+            raise
+        except KeyboardInterrupt:
+            write_status(self.run_dir, "interrupted", "stopped at once by a second signal; "
+                         "last.pt holds the last finished epoch")
+            raise
+        except BaseException as exc:
+            write_status(self.run_dir, "failed", f"{type(exc).__name__}: {exc}".strip())
+            raise
+        write_status(self.run_dir, "finished", f"best epoch {result.best_epoch}")
+        return result
+
+    def _loop(self, last) -> TrainResult:
+        cfg, run_dir, tc = self.cfg, self.run_dir, self.cfg.train
+        prepared = self.prepared or prepare(cfg)
+        corpus, vocabs = prepared.corpus, prepared.vocabs
+        trainer = Trainer(cfg, prepared, should_stop=lambda: self.signal is not None)
+        model, device = trainer.model, trainer.device
+        history: list[EpochRecord] = []
+        best_f1, best_epoch, stale = -1.0, 0, 0
+        if last is not None:  # resume: weights, optimiser, RNGs, counters, history
+            if last.vocabs.to_dict() != vocabs.to_dict():
+                raise DataError(f"The corpus at {cfg.data.path} changed since the run "
+                                "started", "resume needs the same training data")
+            model.load_state_dict(last.model_state)
+            state = last.training_state
+            trainer.load_state_dict(state["trainer"])
+            history = [EpochRecord(**row) for row in state["history"]]
+            best_f1, best_epoch, stale = state["best_f1"], state["best_epoch"], state["stale"]
+        dev = SplitScorer(corpus["valid"], vocabs, device, tc.eval_batch_size)
+        if self.on_start:
+            self.on_start({**prepared.summary(), "device": str(device),
+                           "parameters": sum(p.numel() for p in model.parameters()),
+                           "resumed_after": len(history) if last is not None else None})
+
+        def save_last(meta: dict) -> None:
+            save_checkpoint(run_dir / "last.pt", model, cfg, vocabs, meta, {
+                "trainer": trainer.state_dict(), "history": [asdict(r) for r in history],
+                "best_f1": best_f1, "best_epoch": best_epoch, "stale": stale})
+
+        for epoch in range(len(history) + 1, tc.epochs + 1):
+            if tc.patience and stale >= tc.patience:
+                break  # early stopping on dev F1 (checked here so that resume agrees)
+            started = time.perf_counter()
+            lr = trainer.lr
+            try:
+                stats = trainer.train_epoch(self.on_batch)
+            except StopRequested:
+                position = trainer.position
+                save_last({"epoch": epoch - 1, "dev_f1": best_f1})
+                raise TrainingInterrupted(run_dir, self.signal,
+                                          f"in epoch {epoch} after batch "
+                                          f"{position['step']}") from None
+
+            # dev evaluation, learning-rate schedule, checkpoints, history
+            scores = dev.score(model)
+            trainer.end_epoch(scores["f1"])
+            improved = scores["f1"] > best_f1
+            if improved:
+                best_f1, best_epoch, stale = scores["f1"], epoch, 0
+            else:
+                stale += 1
+            meta = {"epoch": epoch, "dev_f1": scores["f1"]}
+            if improved:
+                save_checkpoint(run_dir / "best.pt", model, cfg, vocabs, meta)
+            history.append(EpochRecord(
+                epoch=epoch, train_loss=stats.loss, dev_precision=scores["precision"],
+                dev_recall=scores["recall"], dev_f1=scores["f1"],
+                grad_norm=stats.grad_norm, lr=lr, seconds=time.perf_counter() - started,
+                best=improved))
+            save_last(meta)
+            atomic_write(run_dir / "history.csv",
+                         lambda f: f.write(report.history_csv(history, EpochRecord).encode()))
+            if self.on_epoch:
+                self.on_epoch(history[-1])
+            if self.signal is not None:
+                raise TrainingInterrupted(run_dir, self.signal, f"after epoch {epoch}")
+
+        # final scores of the best checkpoint (reloaded from disk: what users will get)
+        best = load_checkpoint(run_dir / "best.pt").build_model(device)
+        dev_scores = dev.score(best)
+        test_scores = None
+        if "test" in corpus.splits:
+            test_scores = SplitScorer(corpus["test"], vocabs, device,
+                                      tc.eval_batch_size).score(best)
+        write_metrics(run_dir, best_epoch, len(history), dev_scores, test_scores)
+        return TrainResult(run_dir, best_epoch, history, dev_scores, test_scores,
+                           stopped_early=len(history) < tc.epochs)
+
+    @contextlib.contextmanager
+    def _signals(self):
+        """SIGINT/SIGTERM ask training to stop after the current batch (a second one
+        stops at once); only in the main thread, where Python delivers signals."""
+        if threading.current_thread() is not threading.main_thread():
+            yield
+            return
+
+        def handle(signum, frame):
+            if self.signal is not None:
+                raise KeyboardInterrupt
+            self.signal = signum
+        previous = {s: signal.signal(s, handle) for s in (signal.SIGINT, signal.SIGTERM)}
+        try:
+            yield
+        finally:
+            for signum, handler in previous.items():
+                signal.signal(signum, handler)
+
+
+def write_status(run_dir: Path, state: str, reason: str = "") -> None:
+    payload = {"state": state, "reason": reason,
+               "updated": datetime.now(timezone.utc).isoformat(timespec="seconds")}
+    atomic_write(run_dir / "status.json",
+                 lambda f: f.write((json.dumps(payload, indent=2) + "\n").encode()))
+
+
+def read_status(run_dir: Path) -> dict:
+    try:
+        return json.loads((Path(run_dir) / "status.json").read_text())
+    except (OSError, ValueError):
+        return {}
 
 
 def write_metrics(run_dir: Path, best_epoch: int, epochs: int, dev: dict,

@@ -59,23 +59,27 @@ class Vocab:
 class Vocabs:
     """The vocabularies a model was trained with; stored in every checkpoint."""
 
-    def __init__(self, words: Vocab, tags: Vocab, intents: Vocab | None = None) -> None:
-        self.words, self.tags, self.intents = words, tags, intents
+    def __init__(self, words: Vocab, tags: Vocab, intents: Vocab | None = None,
+                 chars: Vocab | None = None) -> None:
+        self.words, self.tags, self.intents, self.chars = words, tags, intents, chars
 
     @classmethod
-    def build(cls, examples: Iterable, min_freq: int = 1) -> Vocabs:
+    def build(cls, examples: Iterable, chars: bool = False) -> Vocabs:
+        """From training examples; `chars` adds a character vocabulary."""
         examples = list(examples)
         intents = [e.intent for e in examples if e.intent is not None]
-        return cls(Vocab.build((e.tokens for e in examples), min_freq=min_freq),
+        return cls(Vocab.build(e.tokens for e in examples),
                    Vocab.build((e.tags for e in examples), specials=False),
-                   Vocab.build([intents], specials=False) if intents else None)
+                   Vocab.build([intents], specials=False) if intents else None,
+                   Vocab.build(t for e in examples for t in e.tokens) if chars else None)
 
     def to_dict(self) -> dict:
-        return {"words": self.words.to_dict(), "tags": self.tags.to_dict(),
-                "intents": self.intents.to_dict() if self.intents else None}
+        return {name: vocab.to_dict() if vocab else None for name, vocab in
+                (("words", self.words), ("tags", self.tags), ("intents", self.intents),
+                 ("chars", self.chars))}
 
     @classmethod
     def from_dict(cls, data: dict) -> Vocabs:
-        intents = data.get("intents")
-        return cls(Vocab.from_dict(data["words"]), Vocab.from_dict(data["tags"]),
-                   Vocab.from_dict(intents) if intents else None)
+        optional = {k: Vocab.from_dict(data[k]) if data.get(k) else None
+                    for k in ("intents", "chars")}
+        return cls(Vocab.from_dict(data["words"]), Vocab.from_dict(data["tags"]), **optional)

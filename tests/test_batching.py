@@ -38,7 +38,7 @@ def test_random_batches():
 
 def test_make_batch_pads_only_mixed_lengths():
     vocabs = Vocabs.build(EXAMPLES)
-    split = encode_split(EXAMPLES, vocabs.words, vocabs.tags)
+    split = encode_split(EXAMPLES, vocabs, labels=True)
     uniform = make_batch(split, torch.tensor([0, 2]))
     assert uniform.mask is None and uniform.words.shape == (2, 3)
     mixed = make_batch(split, torch.tensor([1, 4]))

@@ -155,3 +155,50 @@ def test_mismatched_data_line(tmp_path):
 def test_version():
     result = invoke("--version")
     assert result.exit_code == 0 and result.stdout.startswith("slotfill ")
+
+
+def test_dry_run_validates_without_training(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    result = invoke("train", CONFIGS / "bilstm.yaml", f"data.path={TINY}", "--dry-run")
+    assert result.exit_code == 0, result.output
+    assert "Resolved config" in result.stdout and "train 80, valid 20, test 20" in result.stdout
+    assert "nothing was trained" in result.stdout
+    assert not (tmp_path / "runs").exists()
+
+
+def test_finished_run_has_status(trained_run):
+    status = json.loads((trained_run / "status.json").read_text())
+    assert status["state"] == "finished"
+
+
+@pytest.mark.parametrize("text", ["   ", "?!...", "café ✈️ 東京 to Zürich", "fly\r\nto boston",
+                                  "x" * 5000, "to boston " * 5000])
+def test_predict_survives_odd_input(trained_run, text):
+    result = invoke("predict", "--model", trained_run, "--json", text)
+    assert result.exit_code == 0, result.output
+    parsed = json.loads(result.stdout)
+    assert len(parsed["tokens"]) == len(parsed["tags"])
+    for slot in parsed["slots"]:
+        assert text[slot["start"]:slot["end"]] == slot["value"]
+
+
+def test_eval_on_an_empty_test_file(trained_run, tmp_path):
+    import shutil
+    corpus = tmp_path / "c"
+    shutil.copytree(TINY, corpus)
+    for name in ("seq.in", "seq.out", "label"):
+        (corpus / "test" / name).write_text("")
+    result = invoke("eval", "--model", trained_run, "--data", corpus)
+    assert result.exit_code == 1
+    assert "split 'test' is empty" in result.stderr and "Traceback" not in result.output
+
+
+def test_compare_runs(trained_run, tmp_path):
+    metrics = json.loads((trained_run / "metrics.json").read_text())
+    result = invoke("compare", trained_run, trained_run)
+    assert result.exit_code == 0, result.output
+    assert f"{100 * metrics['test']['f1']:.2f}" in result.stdout
+    parsed = json.loads(invoke("compare", "--json", trained_run).stdout)
+    assert parsed[0]["state"] == "finished" and parsed[0]["test"]["f1"] == metrics["test"]["f1"]
+    result = invoke("compare", tmp_path)
+    assert result.exit_code == 1 and "is not a run directory" in result.stderr

@@ -107,7 +107,39 @@ def test_matches_seqeval_on_real_predictions(trained_run):
 
     ckpt = load_checkpoint(trained_run / "best.pt")
     examples = read_corpus(ckpt.config.data.path)["test"]
-    pred = SplitScorer(examples, ckpt.vocabs).predict(ckpt.build_model())
+    pred = SplitScorer(examples, ckpt.vocabs).predict(ckpt.build_model()).tags
     gold = [list(e.tags) for e in examples]
     assert pred != gold  # an imperfect model makes the comparison meaningful
     assert_matches_seqeval(gold, pred)
+
+
+from hypothesis import given  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+TAG = st.sampled_from(["O", "B-a", "I-a", "B-b", "I-b", "B-c.d", "I-c.d"])
+SEQUENCES = st.lists(st.lists(TAG, min_size=1, max_size=8), min_size=1, max_size=6)
+
+
+@given(SEQUENCES)
+def test_gold_against_itself_is_perfect(gold):
+    s = score(gold, gold)
+    has_spans = any(extract_spans(g) for g in gold)
+    assert s["f1"] == (1.0 if has_spans else 0.0)
+    assert s["token_accuracy"] == 1.0 and s["sentence_accuracy"] == 1.0
+
+
+@given(SEQUENCES, st.randoms())
+def test_span_counts_are_consistent(gold, rnd):
+    pred = [[rnd.choice(["O", "B-a", "I-a", "B-b"]) if rnd.random() < 0.5 else t for t in g]
+            for g in gold]
+    counts = Counts()
+    for g, p in zip(gold, pred):
+        counts.add(g, p)
+    assert sum(counts.gold.values()) == sum(len(extract_spans(g)) for g in gold)
+    assert sum(counts.predicted.values()) == sum(len(extract_spans(p)) for p in pred)
+    for kind in counts.correct:
+        assert counts.correct[kind] <= min(counts.gold[kind], counts.predicted[kind])
+    s = counts.scores()
+    assert 0 <= s["precision"] <= 1 and 0 <= s["recall"] <= 1
+    low, high = sorted((s["precision"], s["recall"]))
+    assert low - 1e-12 <= s["f1"] <= high + 1e-12  # a harmonic mean lies between

@@ -1,7 +1,5 @@
 from __future__ import annotations
 
-import dataclasses
-
 import pytest
 import torch
 
@@ -14,13 +12,19 @@ from slotfill.vocab import Vocabs
 
 TAGS = ("O", "B-a", "I-a", "B-b")
 EXAMPLES = [Example(tuple(f"w{(i * 7 + j) % 11}" for j in range(n)),
-                    tuple(TAGS[(i + j) % 4] for j in range(n)))
+                    tuple(TAGS[(i + j) % 4] for j in range(n)), f"intent{i % 3}")
             for i, n in enumerate([4, 2, 7, 1, 4, 5])]
+ALL_TYPES = ["rnn", "jordan", "lstm", "gru", "seq2seq"]
 
 
 def model_cfg(**changes):
     base = {"hidden_size": 8, "embedding_dim": 6, **changes}
     return Config.from_dict({"model": base}).model
+
+
+def build(cfg):
+    vocabs = Vocabs.build(EXAMPLES, chars=cfg.char != "none")
+    return build_model(cfg, vocabs), vocabs
 
 
 def test_reverse_padded_reverses_within_length_and_is_an_involution():
@@ -32,65 +36,111 @@ def test_reverse_padded_reverses_within_length_and_is_an_involution():
     assert torch.equal(reverse_padded(rev, lengths, mask), x)
 
 
-ALL_TYPES = ["rnn", "jordan", "lstm", "gru"]
+VARIANTS = [dict(type=t, bidirectional=b, num_layers=2) for t in ALL_TYPES
+            for b in (False, True)] + [
+    dict(type="lstm", bidirectional=True, char="cnn", context_window=2, head="crf",
+         intent=True),
+    dict(type="gru", char="lstm", char_size=6, context_window=1, intent=True),
+    dict(type="jordan", bidirectional=True, head="crf", context_window=1),
+    dict(type="seq2seq", bidirectional=True, char="cnn", intent=True),
+]
 
 
-@pytest.mark.parametrize("kind", ALL_TYPES)
-@pytest.mark.parametrize("bidirectional", [False, True])
-def test_padded_batches_score_like_unpadded_ones(kind, bidirectional):
-    """Padding (packed or reversed within length) never changes an utterance's scores."""
+@pytest.mark.parametrize("variant", VARIANTS, ids=lambda v: "-".join(map(str, v.values())))
+def test_padded_batches_decode_like_unpadded_ones(variant):
+    """Padding (reversed within length, zero windows, masked chars) never changes an
+    utterance's result."""
     torch.manual_seed(0)
-    vocabs = Vocabs.build(EXAMPLES)
-    cfg = model_cfg(type=kind, bidirectional=bidirectional, num_layers=2)
-    model = build_model(cfg, len(vocabs.words), len(vocabs.tags)).eval()
-    split = encode_split(EXAMPLES, vocabs.words, vocabs.tags)
+    model, vocabs = build(model_cfg(**variant))
+    model.eval()
+    split = encode_split(EXAMPLES, vocabs)
     padded = make_batch(split, torch.arange(len(EXAMPLES)))
     assert padded.mask is not None
-    together = model.scores(padded)  # (B, T, K)
-    for i, example in enumerate(EXAMPLES):
-        alone = model.scores(make_batch(split, torch.tensor([i])))
-        n = len(example.tokens)
-        torch.testing.assert_close(together[i, :n], alone[0], rtol=1e-5, atol=1e-5)
+    with torch.no_grad():
+        tags, intents = model.decode(padded)
+        scores = model.scores(padded) if hasattr(model, "scores") else None
+        for i, example in enumerate(EXAMPLES):
+            alone = make_batch(split, torch.tensor([i]))
+            n = len(example.tokens)
+            alone_tags, alone_intents = model.decode(alone)
+            assert tags[i, :n].tolist() == alone_tags[0].tolist()
+            if scores is not None:
+                torch.testing.assert_close(scores[i, :n], model.scores(alone)[0],
+                                           rtol=1e-5, atol=1e-5)
+            if intents is not None:
+                assert intents[i] == alone_intents[0]
+
+
+@pytest.mark.parametrize("variant", VARIANTS, ids=lambda v: "-".join(map(str, v.values())))
+def test_every_parameter_gets_a_gradient(variant):
+    torch.manual_seed(0)
+    model, vocabs = build(model_cfg(**variant))
+    loss = model.loss(make_batch(encode_split(EXAMPLES, vocabs, labels=True),
+                                 torch.arange(len(EXAMPLES))))
+    assert loss.item() > 0
+    loss.backward()
+    missing = [n for n, p in model.named_parameters() if p.grad is None]
+    # padding rows of embeddings are the only parameters allowed a zero gradient
+    assert not missing, missing
 
 
 @pytest.mark.parametrize("kind", ALL_TYPES)
-def test_every_knob_reaches_the_encoder(kind):
-    vocabs = Vocabs.build(EXAMPLES)
-    small = build_model(model_cfg(type=kind), len(vocabs.words), len(vocabs.tags))
-    big = build_model(model_cfg(type=kind, bidirectional=True, num_layers=3, dropout=0.5,
-                                hidden_size=12), len(vocabs.words), len(vocabs.tags))
-    no_bias = build_model(model_cfg(type=kind, bias=False), len(vocabs.words),
-                          len(vocabs.tags))
+def test_every_knob_reaches_the_model(kind):
     count = lambda m: sum(p.numel() for p in m.parameters())  # noqa: E731
-    assert count(big) > count(small) > count(no_bias)
-    loss = big.loss(make_batch(encode_split(EXAMPLES, vocabs.words, vocabs.tags),
-                               torch.arange(len(EXAMPLES))))
-    loss.backward()
-    assert all(p.grad is not None for p in big.parameters())
+    small = count(build(model_cfg(type=kind))[0])
+    big = count(build(model_cfg(type=kind, bidirectional=True, num_layers=3, dropout=0.5,
+                                hidden_size=12))[0])
+    no_bias = count(build(model_cfg(type=kind, bias=False))[0])
+    window = count(build(model_cfg(type=kind, context_window=2))[0])
+    chars = count(build(model_cfg(type=kind, char="cnn"))[0])
+    assert big > small > no_bias and window > small and chars > small
 
 
 def test_jordan_feeds_back_the_tag_distribution():
     """One-directional Jordan: the fed-back distribution is the model's own output layer,
     so changing the tag layer changes later steps but not the first."""
     torch.manual_seed(0)
-    vocabs = Vocabs.build(EXAMPLES)
-    model = build_model(model_cfg(type="jordan"), len(vocabs.words), len(vocabs.tags)).eval()
-    layer = model.encoder.layers[0][0]
-    assert layer.output is model.head.linear
-    batch = make_batch(encode_split(EXAMPLES, vocabs.words, vocabs.tags), torch.tensor([2]))
-    before = model.encoder(model.embedding(batch.words), batch.lengths, None)
+    model, vocabs = build(model_cfg(type="jordan"))
+    model.eval()
+    assert model.encoder.layers[0][0].output is model.head.linear
+    batch = make_batch(encode_split(EXAMPLES, vocabs), torch.tensor([2]))
+    run = lambda: model.encoder(model.embedder(batch), batch.lengths, None)  # noqa: E731
+    before = run()
     with torch.no_grad():
         model.head.linear.weight.add_(torch.randn_like(model.head.linear.weight))
-    after = model.encoder(model.embedding(batch.words), batch.lengths, None)
+    after = run()
     torch.testing.assert_close(before[:, 0], after[:, 0])
     assert not torch.allclose(before[:, 1:], after[:, 1:])
 
 
 def test_relu_nonlinearity_is_used():
-    vocabs = Vocabs.build(EXAMPLES)
     for kind in ("rnn", "jordan"):
-        model = build_model(model_cfg(type=kind, nonlinearity="relu", embedding_dim=4),
-                            len(vocabs.words), len(vocabs.tags)).eval()
-        batch = make_batch(encode_split(EXAMPLES, vocabs.words), torch.tensor([2]))
-        states = model.encoder(model.embedding(batch.words), batch.lengths, None)
+        model, vocabs = build(model_cfg(type=kind, nonlinearity="relu", embedding_dim=4))
+        model.eval()
+        batch = make_batch(encode_split(EXAMPLES, vocabs), torch.tensor([2]))
+        states = model.encoder(model.embedder(batch), batch.lengths, None)
         assert (states >= 0).all() and (states == 0).any()
+
+
+def test_context_window_reads_neighbours():
+    """With a window, changing the next word changes this word's scores in a
+    left-to-right tagger; without one it cannot."""
+    for window, changes in ((0, False), (1, True)):
+        torch.manual_seed(0)
+        model, vocabs = build(model_cfg(type="lstm", context_window=window))
+        model.eval()
+        split = encode_split([EXAMPLES[2]], vocabs)
+        batch = make_batch(split, torch.tensor([0]))
+        before = model.scores(batch)[0, 0]
+        batch.words = batch.words.clone()
+        batch.words[0, 1] = vocabs.words.index("w10")
+        after = model.scores(batch)[0, 0]
+        assert (not torch.allclose(before, after)) == changes
+
+
+def test_locked_dropout_shares_the_mask_over_time():
+    from slotfill.models.embedder import SequenceDropout
+    drop = SequenceDropout(0.5, locked=True).train()
+    out = drop(torch.ones(4, 6, 10))
+    assert torch.equal(out[:, :1].expand_as(out), out)
+    assert set(out.unique().tolist()) <= {0.0, 2.0}

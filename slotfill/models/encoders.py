@@ -1,36 +1,63 @@
 """Recurrent encoders over embedded words: (B, T, I) -> (B, T, output_size).
 
-`rnn` (Elman), `lstm` and `gru` wrap torch's fused modules; `jordan` lives in jordan.py.
-Batches without padding (mask None) run the fused kernels directly; padded batches are
-packed so that padding never leaks into the backward direction.
+Every encoder is a stack of layers, each with one recurrence per direction. The backward
+direction reads each utterance reversed *within its own length*, so that padding always
+sits at the end of what a recurrence reads and never leaks into real positions. This is
+exact, like packing, but keeps plain dense tensors, so torch's fused recurrent kernels
+(oneDNN on CPU, cuDNN on GPU) run on every batch, padded or not.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import torch
 from torch import Tensor, nn
-from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
 from slotfill.config import ModelConfig
 
 _TORCH_RNNS = {"rnn": nn.RNN, "lstm": nn.LSTM, "gru": nn.GRU}
 
 
-class TorchRNNEncoder(nn.Module):
+class TorchRecurrence(nn.Module):
+    """One direction of one layer of torch's fused rnn/lstm/gru: (B, T, I) -> (B, T, H)."""
+
     def __init__(self, cfg: ModelConfig, input_size: int) -> None:
         super().__init__()
         extra = {"nonlinearity": cfg.nonlinearity} if cfg.type == "rnn" else {}
-        self.rnn = _TORCH_RNNS[cfg.type](
-            input_size, cfg.hidden_size, num_layers=cfg.num_layers, bias=cfg.bias,
-            batch_first=True, dropout=cfg.dropout, bidirectional=cfg.bidirectional, **extra)
-        self.output_size = cfg.hidden_size * (2 if cfg.bidirectional else 1)
+        self.rnn = _TORCH_RNNS[cfg.type](input_size, cfg.hidden_size, bias=cfg.bias,
+                                         batch_first=True, **extra)
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.rnn(x)[0]
+
+
+class StackedEncoder(nn.Module):
+    """`num_layers` layers of one or two directions; dropout between layers, as in
+    torch.nn.RNN. `make(layer, direction, input_size)` builds one recurrence."""
+
+    def __init__(self, cfg: ModelConfig, input_size: int,
+                 make: Callable[[int, int, int], nn.Module]) -> None:
+        super().__init__()
+        directions = 2 if cfg.bidirectional else 1
+        self.layers = nn.ModuleList(
+            nn.ModuleList(make(layer, d, input_size if layer == 0 else
+                               cfg.hidden_size * directions) for d in range(directions))
+            for layer in range(cfg.num_layers))
+        self.dropout = nn.Dropout(cfg.dropout)
+        self.output_size = cfg.hidden_size * directions
 
     def forward(self, x: Tensor, lengths: Tensor, mask: Tensor | None) -> Tensor:
-        if mask is None:
-            return self.rnn(x)[0]  # (B, T, D*H)
-        packed = pack_padded_sequence(x, lengths, batch_first=True, enforce_sorted=False)
-        out, _ = self.rnn(packed)
-        return pad_packed_sequence(out, batch_first=True, total_length=x.size(1))[0]
+        for i, directions in enumerate(self.layers):
+            if i > 0:
+                x = self.dropout(x)
+            forward = directions[0](x)  # (B, T, H)
+            if len(directions) == 1:
+                x = forward
+                continue
+            backward = directions[1](reverse_padded(x, lengths, mask))
+            x = torch.cat([forward, reverse_padded(backward, lengths, mask)], dim=-1)
+        return x  # (B, T, D*H)
 
 
 def reverse_padded(x: Tensor, lengths: Tensor, mask: Tensor | None) -> Tensor:
@@ -44,3 +71,19 @@ def reverse_padded(x: Tensor, lengths: Tensor, mask: Tensor | None) -> Tensor:
     index = torch.where(steps < lens, lens - 1 - steps, steps)  # (B, T)
     index = index.view(*index.shape, *([1] * (x.dim() - 2))).expand_as(x)
     return x.gather(1, index)
+
+
+def build_encoder(cfg: ModelConfig, input_size: int, num_tags: int,
+                  tag_layer: nn.Linear) -> StackedEncoder:
+    """`tag_layer` is the tagger's output layer, which a one-directional Jordan network's
+    top layer feeds back."""
+    if cfg.type != "jordan":
+        return StackedEncoder(cfg, input_size,
+                              lambda layer, direction, size: TorchRecurrence(cfg, size))
+    from slotfill.models.jordan import JordanLayer
+
+    def make(layer: int, direction: int, size: int) -> nn.Module:
+        top_forward = layer == cfg.num_layers - 1 and not cfg.bidirectional
+        return JordanLayer(size, cfg.hidden_size, num_tags, cfg.nonlinearity, cfg.bias,
+                           output=tag_layer if top_forward else None)
+    return StackedEncoder(cfg, input_size, make)

@@ -24,3 +24,19 @@ class SoftmaxHead(nn.Module):
 
     def decode(self, scores: Tensor, mask: Tensor | None) -> Tensor:
         return scores.argmax(dim=-1)  # (B, T); padding positions are ignored by callers
+
+
+class IntentHead(nn.Module):
+    """Utterance intent from the encoder states, max-pooled over the real time steps."""
+
+    def __init__(self, input_size: int, num_intents: int) -> None:
+        super().__init__()
+        self.linear = nn.Linear(input_size, num_intents)
+
+    def forward(self, states: Tensor, mask: Tensor | None) -> Tensor:
+        if mask is not None:
+            states = states.masked_fill(~mask.unsqueeze(2), float("-inf"))
+        return self.linear(states.amax(dim=1))  # (B, I)
+
+    def loss(self, scores: Tensor, intents: Tensor) -> Tensor:
+        return F.cross_entropy(scores, intents)

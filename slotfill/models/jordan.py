@@ -7,9 +7,10 @@ previous *output*, the tag distribution:
 
 Each layer and direction has its own output layer V. In a one-directional network the top
 layer's V is the tagger's own tag layer, so the distribution fed back is the model's
-prediction, as in the papers. A bidirectional network runs one such recurrence in each
-direction (the backward one over the reversed utterance) and concatenates their hidden
-states; stacked layers read the hidden states of the layer below.
+prediction, as in the papers. Layers and directions are stacked by encoders.StackedEncoder:
+a bidirectional network runs one such recurrence in each direction (the backward one over
+the reversed utterance) and concatenates their hidden states; stacked layers read the
+hidden states of the layer below.
 
 The recurrence is inherently sequential (each step needs the previous softmax), so it
 runs step by step; the input projections of all steps are one matmul up front.
@@ -19,9 +20,6 @@ from __future__ import annotations
 
 import torch
 from torch import Tensor, nn
-
-from slotfill.config import ModelConfig
-from slotfill.models.encoders import reverse_padded
 
 
 class JordanLayer(nn.Module):
@@ -45,32 +43,3 @@ class JordanLayer(nn.Module):
             h = self.act(inputs[:, t] + self.recurrent(y))  # (B, H)
             steps.append(h)
         return torch.stack(steps, dim=1)  # (B, T, H)
-
-
-class JordanEncoder(nn.Module):
-    def __init__(self, cfg: ModelConfig, input_size: int, num_tags: int,
-                 tag_layer: nn.Linear | None = None) -> None:
-        """`tag_layer`: the tagger's output layer, fed back by a one-directional top layer."""
-        super().__init__()
-        directions = 2 if cfg.bidirectional else 1
-        self.layers = nn.ModuleList()
-        for layer in range(cfg.num_layers):
-            size = input_size if layer == 0 else cfg.hidden_size * directions
-            top_forward = layer == cfg.num_layers - 1 and directions == 1
-            self.layers.append(nn.ModuleList(
-                JordanLayer(size, cfg.hidden_size, num_tags, cfg.nonlinearity, cfg.bias,
-                            output=tag_layer if top_forward else None)
-                for _ in range(directions)))
-        self.dropout = nn.Dropout(cfg.dropout)
-        self.output_size = cfg.hidden_size * directions
-
-    def forward(self, x: Tensor, lengths: Tensor, mask: Tensor | None) -> Tensor:
-        for i, directions in enumerate(self.layers):
-            if i > 0:
-                x = self.dropout(x)  # between layers, as torch.nn.RNN does
-            outputs = [directions[0](x)]  # (B, T, H)
-            if len(directions) == 2:
-                backward = directions[1](reverse_padded(x, lengths, mask))
-                outputs.append(reverse_padded(backward, lengths, mask))
-            x = torch.cat(outputs, dim=-1) if len(outputs) == 2 else outputs[0]
-        return x  # (B, T, D*H)

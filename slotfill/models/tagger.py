@@ -1,42 +1,66 @@
-"""The tagger: word embeddings -> recurrent encoder -> tag head."""
+"""The tagger: word representations -> recurrent encoder -> tag head (+ intent head)."""
 
 from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
 
 from torch import Tensor, nn
 
 from slotfill.batching import Batch
 from slotfill.config import ModelConfig
-from slotfill.models.encoders import TorchRNNEncoder
-from slotfill.models.heads import SoftmaxHead
-from slotfill.models.jordan import JordanEncoder
+from slotfill.models.crf import CRFHead, allowed_transitions
+from slotfill.models.embedder import Embedder, SequenceDropout
+from slotfill.models.encoders import build_encoder
+from slotfill.models.heads import IntentHead, SoftmaxHead
+from slotfill.vocab import Vocabs
+
+Decoded = tuple[Tensor, Tensor | None]  # tag ids (B, T); intent ids (B,) or None
 
 
 class Tagger(nn.Module):
-    def __init__(self, cfg: ModelConfig, num_words: int, num_tags: int) -> None:
+    def __init__(self, cfg: ModelConfig, vocabs: Vocabs,
+                 train_tags: Iterable[Sequence[str]] = ()) -> None:
+        """`train_tags`: gold sequences whose transitions a CRF must allow even where BIO
+        forbids them (ill-formed training data)."""
         super().__init__()
-        self.embedding = nn.Embedding(num_words, cfg.embedding_dim, padding_idx=0)
-        self.embedding_dropout = nn.Dropout(cfg.embedding_dropout)
-        encoder_size = cfg.hidden_size * (2 if cfg.bidirectional else 1)
-        self.head = SoftmaxHead(encoder_size, num_tags)
-        if cfg.type == "jordan":
-            self.encoder = JordanEncoder(cfg, cfg.embedding_dim, num_tags,
-                                         tag_layer=self.head.linear)
-        else:
-            self.encoder = TorchRNNEncoder(cfg, cfg.embedding_dim)
-        self.output_dropout = nn.Dropout(cfg.output_dropout)
+        num_tags = len(vocabs.tags)
+        self.embedder = Embedder(cfg, len(vocabs.words),
+                                 len(vocabs.chars) if vocabs.chars else None)
+        size = cfg.hidden_size * (2 if cfg.bidirectional else 1)
+        self.head = (CRFHead(size, *allowed_transitions(vocabs.tags.itos, train_tags))
+                     if cfg.head == "crf" else SoftmaxHead(size, num_tags))
+        self.encoder = build_encoder(cfg, self.embedder.output_size, num_tags,
+                                     self.head.linear)
+        self.output_dropout = SequenceDropout(cfg.output_dropout, cfg.locked_dropout)
+        self.intent_head = IntentHead(size, len(vocabs.intents)) if cfg.intent else None
+
+    def states(self, batch: Batch) -> Tensor:
+        x = self.embedder(batch)  # (B, T, D)
+        return self.output_dropout(self.encoder(x, batch.lengths, batch.mask))  # (B, T, H')
 
     def scores(self, batch: Batch) -> Tensor:
-        x = self.embedding_dropout(self.embedding(batch.words))  # (B, T, E)
-        states = self.encoder(x, batch.lengths, batch.mask)  # (B, T, D*H)
-        return self.head(self.output_dropout(states))  # (B, T, K)
+        return self.head(self.states(batch))  # (B, T, K)
 
     def loss(self, batch: Batch) -> Tensor:
-        return self.head.loss(self.scores(batch), batch.tags, batch.mask)
+        states = self.states(batch)
+        loss = self.head.loss(self.head(states), batch.tags, batch.mask)
+        if self.intent_head is not None:
+            loss = loss + self.intent_head.loss(self.intent_head(states, batch.mask),
+                                                batch.intents)
+        return loss
 
-    def decode(self, batch: Batch) -> Tensor:
-        """Best tag ids, (B, T); positions past an utterance's length are meaningless."""
-        return self.head.decode(self.scores(batch), batch.mask)
+    def decode(self, batch: Batch) -> Decoded:
+        """Best tag ids (B, T) (positions past a length are meaningless) and intents."""
+        states = self.states(batch)
+        tags = self.head.decode(self.head(states), batch.mask)
+        intents = (self.intent_head(states, batch.mask).argmax(1)
+                   if self.intent_head is not None else None)
+        return tags, intents
 
 
-def build_model(cfg: ModelConfig, num_words: int, num_tags: int) -> Tagger:
-    return Tagger(cfg, num_words, num_tags)
+def build_model(cfg: ModelConfig, vocabs: Vocabs,
+                train_tags: Iterable[Sequence[str]] = ()) -> nn.Module:
+    if cfg.type == "seq2seq":
+        from slotfill.models.seq2seq import Seq2SeqTagger
+        return Seq2SeqTagger(cfg, vocabs)
+    return Tagger(cfg, vocabs, train_tags)

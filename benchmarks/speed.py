@@ -1,0 +1,324 @@
+"""Speed benchmark: slotfill against a plain PyTorch loop on the real ATIS split.
+
+    python benchmarks/speed.py [--atis DIR] [--quick] [--output benchmarks/results/speed.md]
+
+Throughput contenders run in this one process, alternating over repetitions (medians
+reported), so that machine noise hits both alike. Start-up times and peak memory are
+measured in child processes. Writes a markdown table (default
+benchmarks/results/speed.md) with the date, machine, torch version, threads and command.
+
+The reference is the loop many people write first: stock nn.LSTM over
+pack_padded_sequence, random batches of 32 built from Python lists each step.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import random
+import shlex
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from datetime import date
+from pathlib import Path
+
+import torch
+from torch import nn
+from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from slotfill.config import load_config  # noqa: E402
+from slotfill.corpus import read_corpus  # noqa: E402
+from slotfill.evaluate import SplitScorer  # noqa: E402
+from slotfill.metrics import score  # noqa: E402
+from slotfill.predict import Predictor  # noqa: E402
+from slotfill.trainer import Prepared, Trainer  # noqa: E402
+from slotfill.vocab import Vocabs  # noqa: E402
+
+EMB, HIDDEN, BATCH, EVAL_BATCH = 100, 200, 32, 256
+DEFAULT_ATIS = Path(os.environ.get("SLOTFILL_ATIS_DIR", ROOT.parent / "shared/datasets/atis"))
+
+
+# --------------------------------------------------------------------------- reference
+
+class ReferenceTagger(nn.Module):
+    def __init__(self, num_words: int, num_tags: int, dropout: float) -> None:
+        super().__init__()
+        self.embedding = nn.Embedding(num_words, EMB, padding_idx=0)
+        self.lstm = nn.LSTM(EMB, HIDDEN, batch_first=True, bidirectional=True)
+        self.dropout = nn.Dropout(dropout)
+        self.out = nn.Linear(2 * HIDDEN, num_tags)
+
+    def forward(self, words: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+        x = self.dropout(self.embedding(words))
+        packed = pack_padded_sequence(x, lengths, batch_first=True, enforce_sorted=False)
+        out, _ = self.lstm(packed)
+        out, _ = pad_packed_sequence(out, batch_first=True)
+        return self.out(self.dropout(out))
+
+
+class Reference:
+    """The plain loop: random batches, per-batch tensors from lists, packed LSTM."""
+
+    def __init__(self, examples, vocabs: Vocabs, seed: int, dropout: float = 0.0) -> None:
+        torch.manual_seed(seed)
+        self.rng = random.Random(seed)
+        self.vocabs = vocabs
+        self.data = [(vocabs.words.encode(e.tokens), vocabs.tags.encode(e.tags))
+                     for e in examples]
+        self.model = ReferenceTagger(len(vocabs.words), len(vocabs.tags), dropout)
+        self.optimizer = torch.optim.Adam(self.model.parameters(), lr=1e-3)
+        self.loss = nn.CrossEntropyLoss(ignore_index=-100)
+
+    def train_epoch(self) -> int:
+        self.model.train()
+        order = list(range(len(self.data)))
+        self.rng.shuffle(order)
+        tokens = 0
+        for start in range(0, len(order), BATCH):
+            items = [self.data[i] for i in order[start:start + BATCH]]
+            lengths = torch.tensor([len(w) for w, _ in items])
+            width = int(lengths.max())
+            words = torch.tensor([w + [0] * (width - len(w)) for w, _ in items])
+            tags = torch.tensor([t + [-100] * (width - len(t)) for _, t in items])
+            scores = self.model(words, lengths)
+            loss = self.loss(scores.reshape(-1, scores.size(-1)), tags.reshape(-1))
+            self.optimizer.zero_grad()
+            loss.backward()
+            nn.utils.clip_grad_norm_(self.model.parameters(), 5.0)
+            self.optimizer.step()
+            tokens += int(lengths.sum())
+        return tokens
+
+    @torch.no_grad()
+    def tag(self, token_lists: list[tuple[str, ...]]) -> list[list[str]]:
+        """Batches of EVAL_BATCH in the given order, padded and packed."""
+        self.model.eval()
+        result = []
+        for start in range(0, len(token_lists), EVAL_BATCH):
+            chunk = [self.vocabs.words.encode(t) for t in token_lists[start:start + EVAL_BATCH]]
+            lengths = torch.tensor([len(w) for w in chunk])
+            width = int(lengths.max())
+            words = torch.tensor([w + [0] * (width - len(w)) for w in chunk])
+            best = self.model(words, lengths).argmax(-1)
+            result += [self.vocabs.tags.decode(row[:n]) for row, n in
+                       zip(best.tolist(), lengths.tolist())]
+        return result
+
+
+# --------------------------------------------------------------------------- helpers
+
+def slotfill_config(atis: Path, seed: int, epochs: int):
+    """The same model and recipe as the reference, through slotfill's config."""
+    return load_config(ROOT / "configs" / "bilstm.yaml", [
+        f"data.path={atis}", f"train.seed={seed}", f"train.epochs={epochs}",
+        f"model.embedding_dim={EMB}", f"model.hidden_size={HIDDEN}",
+        f"train.batch_size={BATCH}", "model.word_dropout=0", "model.embedding_dropout=0",
+        "model.output_dropout=0", "train.clip=5", "train.device=cpu", "train.patience=0"])
+
+
+def flops_per_token(num_tags: int) -> float:
+    """Forward + backward (3x forward) FLOPs of the recurrent and output matmuls."""
+    lstm = 2 * 2 * 4 * HIDDEN * (EMB + HIDDEN)  # two directions, 4 gates, multiply-add
+    output = 2 * 2 * HIDDEN * num_tags
+    return 3 * (lstm + output)
+
+
+def matmul_flops(n: int = 2048, repeats: int = 5) -> float:
+    a, b = torch.randn(n, n), torch.randn(n, n)
+    a @ b
+    times = []
+    for _ in range(repeats):
+        t = time.perf_counter()
+        a @ b
+        times.append(time.perf_counter() - t)
+    return 2 * n**3 / statistics.median(times)
+
+
+def wall_times(command: list[str], repeats: int, cwd: Path | None = None) -> float:
+    times = []
+    for _ in range(repeats):
+        t = time.perf_counter()
+        subprocess.run(command, check=True, capture_output=True, cwd=cwd)
+        times.append(time.perf_counter() - t)
+    return statistics.median(times)
+
+
+def peak_rss_mib(command: list[str], cwd: Path) -> float:
+    proc = subprocess.Popen(command, cwd=cwd, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL)
+    _, status, usage = os.wait4(proc.pid, 0)
+    if status != 0:
+        raise RuntimeError(f"{command} failed")
+    return usage.ru_maxrss / 1024  # KiB on Linux
+
+
+def percentile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(round(q * (len(ordered) - 1))))]
+
+
+# --------------------------------------------------------------------------- main
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--atis", type=Path, default=DEFAULT_ATIS)
+    parser.add_argument("--quick", action="store_true", help="a smoke run, under a minute")
+    parser.add_argument("--repeats", type=int, help="throughput repetitions (default 5)")
+    parser.add_argument("--accuracy-epochs", type=int, default=15)
+    parser.add_argument("--seeds", type=int, help="accuracy seeds (default 3)")
+    parser.add_argument("--output", type=Path, default=ROOT / "benchmarks/results/speed.md")
+    args = parser.parse_args()
+    if args.repeats is None:
+        args.repeats = 1 if args.quick else 5
+    if args.seeds is None:
+        args.seeds = 0 if args.quick else 3
+    command = "python benchmarks/speed.py " + " ".join(shlex.quote(a) for a in sys.argv[1:])
+    rows: list[tuple[str, str, str, str]] = []  # figure, value, target, met
+
+    def row(figure: str, value: str, target: str = "", met: bool | None = None) -> None:
+        rows.append((figure, value, target, "" if met is None else ("yes" if met else "no")))
+        print(f"{figure:55s} {value:>16s}  {target:>12s}  {rows[-1][3]}", flush=True)
+
+    corpus = read_corpus(args.atis)
+    vocabs = Vocabs.build(corpus["train"])
+    prepared = Prepared(corpus, vocabs)
+    cfg = slotfill_config(args.atis, seed=1, epochs=1)
+    flops_token = flops_per_token(len(vocabs.tags))
+    print(f"threads {torch.get_num_threads()}, torch {torch.__version__}, "
+          f"{flops_token / 1e6:.2f} MFLOP per token (forward + backward)")
+
+    # training throughput, alternating contenders
+    reference = Reference(corpus["train"], vocabs, seed=1)
+    fast = Trainer(cfg, prepared)
+    reference.train_epoch(), fast.train_epoch()  # warm-up
+    ref_rates, fast_rates, mm_rates = [], [], []
+    for _ in range(args.repeats):
+        t = time.perf_counter()
+        tokens = reference.train_epoch()
+        ref_rates.append(tokens / (time.perf_counter() - t))
+        stats = fast.train_epoch()
+        fast_rates.append(stats.tokens / stats.seconds)
+        mm_rates.append(matmul_flops())
+    ref_rate, fast_rate, mm = (statistics.median(v) for v in (ref_rates, fast_rates, mm_rates))
+    row("reference training (tokens/s)", f"{ref_rate:,.0f}")
+    row("slotfill training (tokens/s)", f"{fast_rate:,.0f}")
+    row("training speed-up slotfill / reference", f"{fast_rate / ref_rate:.2f}x", ">= 3x",
+        fast_rate / ref_rate >= 3)
+    row("slotfill ATIS epoch (s)", f"{stats.tokens / fast_rate:.2f}")
+    row("large torch.mm (GFLOP/s)", f"{mm / 1e9:.1f}")
+    achieved = fast_rate * flops_token
+    row("slotfill model FLOP/s (GFLOP/s)", f"{achieved / 1e9:.1f}")
+    row("model FLOP/s / torch.mm FLOP/s", f"{achieved / mm:.0%}", ">= 50%", achieved / mm >= 0.5)
+
+    # inference: whole test set, batches of 256 in file order
+    test_texts = [" ".join(e.tokens) for e in corpus["test"]]
+    test_tokens = [e.tokens for e in corpus["test"]]
+    with tempfile.TemporaryDirectory() as tmp:
+        from slotfill.checkpoint import save_checkpoint
+        ckpt = Path(tmp) / "model.pt"
+        save_checkpoint(ckpt, fast.model, cfg, vocabs, {"epoch": 0})
+        predictor = Predictor(ckpt)
+        chunks = [range(i, min(i + EVAL_BATCH, len(test_texts)))
+                  for i in range(0, len(test_texts), EVAL_BATCH)]
+        contenders = {  # the same 256-utterance batches, in file order
+            "reference": lambda: reference.tag(test_tokens),
+            "slotfill": lambda: [predictor.tag([test_tokens[i] for i in c]) for c in chunks],
+            "text": lambda: [predictor.predict([test_texts[i] for i in c]) for c in chunks],
+        }
+        rates: dict[str, list[float]] = {name: [] for name in contenders}
+        for run in contenders.values():  # warm-up
+            run()
+        for _ in range(max(3, args.repeats)):
+            for name, run in contenders.items():
+                t = time.perf_counter()
+                run()
+                rates[name].append(len(test_texts) / (time.perf_counter() - t))
+        ref_inf, fast_inf, text_inf = (statistics.median(rates[n]) for n in contenders)
+        row("reference tagging, tokens -> tags (sentences/s)", f"{ref_inf:,.0f}")
+        row("slotfill Predictor.tag, tokens -> tags (sentences/s)", f"{fast_inf:,.0f}")
+        row("tagging speed-up slotfill / reference", f"{fast_inf / ref_inf:.2f}x", ">= 2x",
+            fast_inf >= 2 * ref_inf)
+        row("slotfill Predictor.predict, raw text -> slots (sentences/s)", f"{text_inf:,.0f}")
+        latencies = []
+        for text in test_texts[: 200 if args.quick else len(test_texts)]:
+            t = time.perf_counter()
+            predictor.predict([text])
+            latencies.append((time.perf_counter() - t) * 1000)
+        p50, p99 = percentile(latencies, 0.5), percentile(latencies, 0.99)
+        row("single utterance latency p50 (ms)", f"{p50:.2f}", "<= 2 ms", p50 <= 2)
+        row("single utterance latency p99 (ms)", f"{p99:.2f}")
+
+        # start-up, in child processes
+        slotfill = [sys.executable, "-m", "slotfill"]
+        n = 3 if args.quick else 7
+        torch_import = wall_times([sys.executable, "-c", "import torch"], n)
+        help_time = wall_times([*slotfill, "--help"], n)
+        predict_time = wall_times([*slotfill, "predict", "--model", str(ckpt),
+                                   "arrive taipei on nov 2nd"], n)
+        row("python -c 'import torch' (s)", f"{torch_import:.2f}")
+        row("slotfill --help (s)", f"{help_time:.2f}", "<= 0.3 s", help_time <= 0.3)
+        row("cold slotfill predict (s)", f"{predict_time:.2f}")
+        row("cold predict minus import torch (s)", f"{predict_time - torch_import:.2f}",
+            "<= 1.0 s", predict_time - torch_import <= 1.0)
+
+        # peak memory of a training run (child process)
+        epochs = 1 if args.quick else 2
+        rss = peak_rss_mib([*slotfill, "train", str(ROOT / "configs/bilstm.yaml"),
+                            f"data.path={args.atis}", f"train.epochs={epochs}",
+                            "--output", str(Path(tmp) / "run")], cwd=Path(tmp))
+        row(f"peak RSS, slotfill train on ATIS, {epochs} epochs (MiB)", f"{rss:,.0f}",
+            "<= 1024 MiB", rss <= 1024)
+
+    # accuracy: same epochs, several seeds, test F1 at the last epoch
+    if args.seeds:
+        ref_f1, fast_f1 = [], []
+        gold = [list(e.tags) for e in corpus["test"]]
+        for seed in range(1, args.seeds + 1):
+            reference = Reference(corpus["train"], vocabs, seed=seed)
+            trainer = Trainer(slotfill_config(args.atis, seed, args.accuracy_epochs), prepared)
+            for _ in range(args.accuracy_epochs):
+                reference.train_epoch()
+                trainer.train_epoch()
+            ref_f1.append(100 * score(gold, reference.tag(test_tokens))["f1"])
+            fast_f1.append(100 * SplitScorer(corpus["test"], vocabs).score(trainer.model)["f1"])
+            print(f"seed {seed}: reference {ref_f1[-1]:.2f}, slotfill {fast_f1[-1]:.2f}")
+        mean_ref, mean_fast = statistics.mean(ref_f1), statistics.mean(fast_f1)
+        spread = lambda v: statistics.stdev(v) if len(v) > 1 else 0.0  # noqa: E731
+        row(f"reference test F1, {args.accuracy_epochs} epochs, {args.seeds} seeds",
+            f"{mean_ref:.2f} ± {spread(ref_f1):.2f}")
+        row(f"slotfill test F1, {args.accuracy_epochs} epochs, {args.seeds} seeds",
+            f"{mean_fast:.2f} ± {spread(fast_f1):.2f}", "within 0.3",
+            mean_fast >= mean_ref - 0.3)
+
+    write_results(args.output, command, rows, flops_token)
+
+
+def write_results(path: Path, command: str, rows, flops_token: float) -> None:
+    cpu = next((line.split(":", 1)[1].strip() for line in
+                Path("/proc/cpuinfo").read_text().splitlines() if line.startswith("model name")),
+               platform.processor()) if Path("/proc/cpuinfo").exists() else platform.processor()
+    lines = [
+        "# Speed benchmark", "",
+        f"- command: `{command}`",
+        f"- date: {date.today().isoformat()}",
+        f"- machine: {cpu}, {os.cpu_count()} CPUs visible, {platform.system()} "
+        f"{platform.machine()}, Python {platform.python_version()}",
+        f"- torch {torch.__version__}, {torch.get_num_threads()} threads",
+        f"- model: BiLSTM, embedding {EMB}, hidden {HIDDEN}, batch {BATCH}; "
+        f"{flops_token / 1e6:.2f} MFLOP per token forward + backward",
+        "", "| figure | value | target | met |", "|---|---:|---:|:---:|",
+        *[f"| {a} | {b} | {c} | {d} |" for a, b, c, d in rows], ""]
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text("\n".join(lines))
+    print(f"wrote {path}")
+
+
+if __name__ == "__main__":
+    main()

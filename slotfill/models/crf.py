@@ -1,0 +1,125 @@
+"""Linear-chain CRF output layer with BIO transition constraints.
+
+Scores a tag sequence y for emissions e (B, T, K) as
+    start[y_0] + sum_t e[t, y_t] + sum_t trans[y_{t-1}, y_t] + end[y_last]
+and trains on the negative log-likelihood. Transitions that BIO forbids (`I-x` after
+anything but `B-x`/`I-x`, or at the start) are fixed at a large negative score, unless
+the training data itself contains them.
+
+The forward algorithm runs one (B, K) x (K, K) matrix product per step in probability
+space, rescaled by the running maximum, instead of a (B, K, K) logsumexp: the same value,
+several times fewer operations. Viterbi keeps the max-plus form.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+
+import torch
+from torch import Tensor, nn
+
+from slotfill.metrics import split_tag
+
+FORBIDDEN = -1e4
+
+
+def allowed_transitions(tags: Sequence[str],
+                        observed: Iterable[Sequence[str]] = ()) -> tuple[Tensor, Tensor]:
+    """(K, K) bool `allowed[i, j]` for tag i followed by tag j, and (K,) bool for the first
+    tag: BIO's rules plus any transition seen in `observed` gold sequences."""
+    K = len(tags)
+    parts = [split_tag(t) for t in tags]
+    allowed = torch.ones(K, K, dtype=torch.bool)
+    start = torch.ones(K, dtype=torch.bool)
+    for j, (prefix, kind) in enumerate(parts):
+        if prefix == "I":
+            start[j] = False
+            for i, (prev_prefix, prev_kind) in enumerate(parts):
+                allowed[i, j] = prev_prefix in ("B", "I") and prev_kind == kind
+    index = {t: i for i, t in enumerate(tags)}
+    for sequence in observed:
+        ids = [index[t] for t in sequence if t in index]
+        if ids:
+            start[ids[0]] = True
+        for a, b in zip(ids, ids[1:]):
+            allowed[a, b] = True
+    return allowed, start
+
+
+class CRFHead(nn.Module):
+    def __init__(self, input_size: int, allowed: Tensor, allowed_start: Tensor) -> None:
+        super().__init__()
+        K = allowed.size(0)
+        self.linear = nn.Linear(input_size, K)  # emissions
+        self.transitions = nn.Parameter(torch.zeros(K, K))  # [from, to]
+        self.start = nn.Parameter(torch.zeros(K))
+        self.end = nn.Parameter(torch.zeros(K))
+        self.register_buffer("transition_mask", torch.where(allowed, 0.0, FORBIDDEN))
+        self.register_buffer("start_mask", torch.where(allowed_start, 0.0, FORBIDDEN))
+
+    def forward(self, states: Tensor) -> Tensor:
+        return self.linear(states)  # (B, T, K)
+
+    def _trans(self) -> tuple[Tensor, Tensor]:
+        return self.transitions + self.transition_mask, self.start + self.start_mask
+
+    def loss(self, scores: Tensor, tags: Tensor, mask: Tensor | None) -> Tensor:
+        """Negative log-likelihood summed over utterances, divided by the number of
+        tokens (the scale of a per-token cross-entropy). scores (B, T, K), tags (B, T)."""
+        trans, start = self._trans()
+        nll = self.log_partition(scores, mask, trans, start) - \
+            self.sequence_score(scores, tags, mask, trans, start)  # (B,)
+        tokens = scores.size(0) * scores.size(1) if mask is None else mask.sum()
+        return nll.sum() / tokens
+
+    def sequence_score(self, scores: Tensor, tags: Tensor, mask: Tensor | None,
+                       trans: Tensor, start: Tensor) -> Tensor:
+        """Score of the given tag sequences, (B,)."""
+        B, T, _ = scores.shape
+        emitted = scores.gather(2, tags.unsqueeze(2)).squeeze(2)  # (B, T)
+        moved = trans[tags[:, :-1], tags[:, 1:]]  # (B, T-1)
+        if mask is not None:
+            emitted = emitted * mask
+            moved = moved * mask[:, 1:]
+            last = tags.gather(1, (mask.sum(1, keepdim=True) - 1)).squeeze(1)  # (B,)
+        else:
+            last = tags[:, -1]
+        return start[tags[:, 0]] + emitted.sum(1) + moved.sum(1) + self.end[last]
+
+    def log_partition(self, scores: Tensor, mask: Tensor | None, trans: Tensor,
+                      start: Tensor) -> Tensor:
+        """log of the sum over all tag sequences of exp(score), (B,)."""
+        shift = trans.max()
+        exp_trans = torch.exp(trans - shift)  # (K, K); forbidden entries are exactly 0
+        alpha = start + scores[:, 0]  # (B, K) log-scores of prefixes ending in each tag
+        for t in range(1, scores.size(1)):
+            top = alpha.max(dim=1, keepdim=True).values  # (B, 1)
+            summed = torch.exp(alpha - top) @ exp_trans  # (B, K)
+            # clamp: an unreachable tag gets ~-69 instead of -inf, keeping gradients finite
+            step = torch.log(summed.clamp_min(1e-30)) + top + shift + scores[:, t]
+            alpha = step if mask is None else torch.where(mask[:, t:t + 1], step, alpha)
+        return torch.logsumexp(alpha + self.end, dim=1)
+
+    @torch.no_grad()
+    def decode(self, scores: Tensor, mask: Tensor | None) -> Tensor:
+        """Viterbi: the best tag ids, (B, T); positions past a length are meaningless."""
+        trans, start = self._trans()
+        B, T, K = scores.shape
+        best = start + scores[:, 0]  # (B, K)
+        pointers = []
+        for t in range(1, T):
+            candidates = best.unsqueeze(2) + trans  # (B, K_prev, K)
+            value, pointer = candidates.max(dim=1)  # (B, K)
+            value = value + scores[:, t]
+            if mask is not None:  # past the end: carry the score, point to itself
+                keep = mask[:, t:t + 1]
+                value = torch.where(keep, value, best)
+                pointer = torch.where(keep, pointer, torch.arange(K, device=scores.device))
+            pointers.append(pointer)
+            best = value
+        tag = (best + self.end).argmax(dim=1)  # (B,)
+        path = [tag]
+        for pointer in reversed(pointers):
+            tag = pointer.gather(1, tag.unsqueeze(1)).squeeze(1)
+            path.append(tag)
+        return torch.stack(path[::-1], dim=1)  # (B, T)

@@ -1,0 +1,93 @@
+"""CRF against brute-force enumeration of every tag sequence on tiny inputs."""
+
+from __future__ import annotations
+
+import itertools
+
+import pytest
+import torch
+
+from slotfill.models.crf import CRFHead, allowed_transitions
+
+TAGS = ["O", "B-a", "I-a", "B-b", "I-b"]
+
+
+def make_head(seed: int = 0, observed=()) -> CRFHead:
+    torch.manual_seed(seed)
+    head = CRFHead(3, *allowed_transitions(TAGS, observed))
+    with torch.no_grad():
+        for p in (head.transitions, head.start, head.end):
+            p.normal_()
+    return head
+
+
+def brute_force(head: CRFHead, emissions: torch.Tensor):
+    """All sequences of one utterance: (log partition, best sequence, scores by sequence)."""
+    trans, start = head._trans()
+    T, K = emissions.shape
+    scores = {}
+    for seq in itertools.product(range(K), repeat=T):
+        s = start[seq[0]] + head.end[seq[-1]] + sum(emissions[t, y] for t, y in enumerate(seq))
+        s = s + sum(trans[a, b] for a, b in zip(seq, seq[1:]))
+        scores[seq] = s
+    values = torch.stack(list(scores.values()))
+    return torch.logsumexp(values, 0), max(scores, key=lambda k: scores[k]), scores
+
+
+def test_bio_constraints():
+    allowed, start = allowed_transitions(TAGS)
+    i = {t: n for n, t in enumerate(TAGS)}
+    assert not start[i["I-a"]] and start[i["B-a"]] and start[i["O"]]
+    assert allowed[i["B-a"], i["I-a"]] and allowed[i["I-a"], i["I-a"]]
+    assert not allowed[i["O"], i["I-a"]] and not allowed[i["B-b"], i["I-a"]]
+    assert allowed[i["I-b"], i["B-a"]] and allowed[i["O"], i["O"]]
+    # a transition the training data contains is allowed even if BIO forbids it
+    allowed, start = allowed_transitions(TAGS, [["I-b", "O", "I-a"]])
+    assert start[i["I-b"]] and allowed[i["O"], i["I-a"]]
+
+
+@pytest.mark.parametrize("lengths", [[1], [3], [4, 2, 1], [2, 4]])
+def test_log_likelihood_and_viterbi_match_enumeration(lengths):
+    head = make_head()
+    B, T, K = len(lengths), max(lengths), len(TAGS)
+    emissions = torch.randn(B, T, K)
+    mask = torch.arange(T) < torch.tensor(lengths).unsqueeze(1)
+    uniform = all(n == T for n in lengths)
+    trans, start = head._trans()
+    log_z = head.log_partition(emissions, None if uniform else mask, trans, start)
+    best = head.decode(emissions, None if uniform else mask)
+    gold = torch.randint(0, K, (B, T))
+    gold_score = head.sequence_score(emissions, gold, None if uniform else mask, trans, start)
+    for b, n in enumerate(lengths):
+        expected_z, expected_best, scores = brute_force(head, emissions[b, :n])
+        torch.testing.assert_close(log_z[b], expected_z, rtol=1e-5, atol=1e-4)
+        assert tuple(best[b, :n].tolist()) == expected_best
+        torch.testing.assert_close(gold_score[b], scores[tuple(gold[b, :n].tolist())])
+
+
+def test_loss_is_mean_nll_per_token_and_never_nan():
+    head = make_head()
+    emissions = torch.randn(2, 3, len(TAGS), requires_grad=True)
+    tags = torch.tensor([[1, 2, 0], [3, 0, 0]])
+    mask = torch.tensor([[True, True, True], [True, True, False]])
+    loss = head.loss(emissions, tags, mask)
+    trans, start = head._trans()
+    nll = (head.log_partition(emissions, mask, trans, start)
+           - head.sequence_score(emissions, tags, mask, trans, start))
+    torch.testing.assert_close(loss, nll.sum() / 5)
+    assert (nll > 0).all()
+    loss.backward()
+    assert torch.isfinite(emissions.grad).all() and torch.isfinite(head.transitions.grad).all()
+
+
+def test_decoding_never_produces_a_forbidden_transition():
+    head = make_head(seed=3)
+    with torch.no_grad():
+        head.transitions.zero_()
+    emissions = torch.zeros(50, 6, len(TAGS))
+    emissions[:, :, TAGS.index("I-a")] = 5.0  # strongly prefers I-a everywhere
+    best = head.decode(emissions, None)
+    allowed, start = allowed_transitions(TAGS)
+    for row in best.tolist():
+        assert start[row[0]]
+        assert all(allowed[a, b] for a, b in zip(row, row[1:]))
