@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import platform
 import random
 import shlex
 import statistics
@@ -301,18 +300,16 @@ def main() -> None:
 
 
 def write_results(path: Path, command: str, rows, flops_token: float) -> None:
-    cpu = next((line.split(":", 1)[1].strip() for line in
-                Path("/proc/cpuinfo").read_text().splitlines() if line.startswith("model name")),
-               platform.processor()) if Path("/proc/cpuinfo").exists() else platform.processor()
+    from benchmarks.machine import describe
     lines = [
         "# Speed benchmark", "",
         f"- command: `{command}`",
         f"- date: {date.today().isoformat()}",
-        f"- machine: {cpu}, {os.cpu_count()} CPUs visible, {platform.system()} "
-        f"{platform.machine()}, Python {platform.python_version()}",
+        f"- machine: {describe()}",
         f"- torch {torch.__version__}, {torch.get_num_threads()} threads",
-        f"- model: BiLSTM, embedding {EMB}, hidden {HIDDEN}, batch {BATCH}; "
-        f"{flops_token / 1e6:.2f} MFLOP per token forward + backward",
+        f"- model: BiLSTM, embedding {EMB}, hidden {HIDDEN}, batch {BATCH}, no dropout, "
+        f"gradient clipping 5, Adam 1e-3; {flops_token / 1e6:.2f} MFLOP per token forward + "
+        "backward",
         "", "| figure | value | target | met |", "|---|---:|---:|:---:|",
         *[f"| {a} | {b} | {c} | {d} |" for a, b, c, d in rows], ""]
     path.parent.mkdir(parents=True, exist_ok=True)

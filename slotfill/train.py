@@ -25,8 +25,10 @@ from slotfill.checkpoint import atomic_write, load_checkpoint, save_checkpoint
 from slotfill.config import Config
 from slotfill.corpus import read_corpus
 from slotfill.datacheck import soft_problems
+from slotfill.distributed import Dist
 from slotfill.errors import DataError, RunDirError
 from slotfill.evaluate import SplitScorer
+from slotfill.runtime import resolve_device
 from slotfill.trainer import Prepared, StopRequested, Trainer
 from slotfill.vocab import Vocabs
 
@@ -78,17 +80,23 @@ def prepare(cfg: Config) -> Prepared:
 def train(cfg: Config, run_dir: Path, prepared: Prepared | None = None, *,
           on_start: Callable[[dict], None] | None = None,
           on_batch: Callable[[int, int], None] | None = None,
-          on_epoch: Callable[[EpochRecord], None] | None = None) -> TrainResult:
-    """Train `cfg` into the (new, empty) `run_dir`."""
+          on_epoch: Callable[[EpochRecord], None] | None = None,
+          dist: Dist | None = None) -> TrainResult:
+    """Train `cfg` into the (new, empty) `run_dir`. Under torchrun, every worker calls
+    this with the same arguments; rank 0 writes the files and calls the callbacks."""
     run_dir = Path(run_dir)
-    (run_dir / "config.yaml").write_text(cfg.to_yaml(), encoding="utf-8")
-    return _Run(cfg, run_dir, prepared, on_start, on_batch, on_epoch).execute()
+    dist = dist or Dist.from_env(resolve_device(cfg.train.device))
+    if dist.is_main:
+        (run_dir / "config.yaml").write_text(cfg.to_yaml(), encoding="utf-8")
+    return _Run(cfg, run_dir, prepared, on_start, on_batch, on_epoch, dist).execute()
 
 
 def resume(run_dir: Path, *, on_start: Callable[[dict], None] | None = None,
            on_batch: Callable[[int, int], None] | None = None,
-           on_epoch: Callable[[EpochRecord], None] | None = None) -> TrainResult:
-    """Continue the run in `run_dir` from its last.pt, exactly as if never stopped."""
+           on_epoch: Callable[[EpochRecord], None] | None = None,
+           dist: Dist | None = None) -> TrainResult:
+    """Continue the run in `run_dir` from its last.pt, exactly as if never stopped
+    (with as many processes as it started with)."""
     run_dir = Path(run_dir)
     status = read_status(run_dir)
     if status.get("state") == "finished":
@@ -101,42 +109,50 @@ def resume(run_dir: Path, *, on_start: Callable[[dict], None] | None = None,
     if last.training_state is None:
         raise RunDirError(f"{run_dir / 'last.pt'} holds no training state",
                           "it was not written by `slotfill train`")
-    run = _Run(last.config, run_dir, None, on_start, on_batch, on_epoch)
-    return run.execute(last)
+    dist = dist or Dist.from_env(resolve_device(last.config.train.device))
+    return _Run(last.config, run_dir, None, on_start, on_batch, on_epoch, dist).execute(last)
 
 
 class _Run:
     """The epoch loop with its bookkeeping: checkpoints, history, status, signals."""
 
-    def __init__(self, cfg, run_dir, prepared, on_start, on_batch, on_epoch) -> None:
-        self.cfg, self.run_dir = cfg, run_dir
-        self.prepared = prepared
-        self.on_start, self.on_batch, self.on_epoch = on_start, on_batch, on_epoch
+    def __init__(self, cfg, run_dir, prepared, on_start, on_batch, on_epoch, dist) -> None:
+        self.cfg, self.run_dir, self.prepared, self.dist = cfg, run_dir, prepared, dist
+        main = dist.is_main  # only rank 0 reports progress
+        self.on_start = on_start if main else None
+        self.on_batch = on_batch if main else None
+        self.on_epoch = on_epoch if main else None
         self.signal: int | None = None
 
+    def _status(self, state: str, reason: str = "") -> None:
+        if self.dist.is_main:
+            write_status(self.run_dir, state, reason)
+
     def execute(self, last=None) -> TrainResult:
-        write_status(self.run_dir, "running")
+        self._status("running")
         try:
             with self._signals():
                 result = self._loop(last)
         except TrainingInterrupted as exc:
-            write_status(self.run_dir, "interrupted", f"signal {exc.signum} {exc.where}")
+            self._status("interrupted", f"signal {exc.signum} {exc.where}")
             raise
         except KeyboardInterrupt:
-            write_status(self.run_dir, "interrupted", "stopped at once by a second signal; "
-                         "last.pt holds the last finished epoch")
+            self._status("interrupted", "stopped at once by a second signal; last.pt holds "
+                         "the last finished epoch")
             raise
         except BaseException as exc:
-            write_status(self.run_dir, "failed", f"{type(exc).__name__}: {exc}".strip())
+            self._status("failed", f"{type(exc).__name__}: {exc}".strip())
             raise
-        write_status(self.run_dir, "finished", f"best epoch {result.best_epoch}")
+        self._status("finished", f"best epoch {result.best_epoch}")
         return result
 
     def _loop(self, last) -> TrainResult:
-        cfg, run_dir, tc = self.cfg, self.run_dir, self.cfg.train
+        cfg, run_dir, tc, dist = self.cfg, self.run_dir, self.cfg.train, self.dist
+        main = dist.is_main
         prepared = self.prepared or prepare(cfg)
         corpus, vocabs = prepared.corpus, prepared.vocabs
-        trainer = Trainer(cfg, prepared, should_stop=lambda: self.signal is not None)
+        trainer = Trainer(cfg, prepared, should_stop=lambda: self.signal is not None,
+                          dist=dist)
         model, device = trainer.model, trainer.device
         history: list[EpochRecord] = []
         best_f1, best_epoch, stale = -1.0, 0, 0
@@ -149,16 +165,18 @@ class _Run:
             trainer.load_state_dict(state["trainer"])
             history = [EpochRecord(**row) for row in state["history"]]
             best_f1, best_epoch, stale = state["best_f1"], state["best_epoch"], state["stale"]
-        dev = SplitScorer(corpus["valid"], vocabs, device, tc.eval_batch_size)
+        dev = SplitScorer(dist.shard(corpus["valid"]), vocabs, device, tc.eval_batch_size)
         if self.on_start:
             self.on_start({**prepared.summary(), "device": str(device),
                            "parameters": sum(p.numel() for p in model.parameters()),
+                           "processes": dist.world_size,
                            "resumed_after": len(history) if last is not None else None})
 
         def save_last(meta: dict) -> None:
-            save_checkpoint(run_dir / "last.pt", model, cfg, vocabs, meta, {
-                "trainer": trainer.state_dict(), "history": [asdict(r) for r in history],
-                "best_f1": best_f1, "best_epoch": best_epoch, "stale": stale})
+            state = {"trainer": trainer.state_dict(), "history": [asdict(r) for r in history],
+                     "best_f1": best_f1, "best_epoch": best_epoch, "stale": stale}
+            if main:
+                save_checkpoint(run_dir / "last.pt", model, cfg, vocabs, meta, state)
 
         for epoch in range(len(history) + 1, tc.epochs + 1):
             if tc.patience and stale >= tc.patience:
@@ -168,14 +186,13 @@ class _Run:
             try:
                 stats = trainer.train_epoch(self.on_batch)
             except StopRequested:
-                position = trainer.position
+                step = trainer.position["step"]
                 save_last({"epoch": epoch - 1, "dev_f1": best_f1})
-                raise TrainingInterrupted(run_dir, self.signal,
-                                          f"in epoch {epoch} after batch "
-                                          f"{position['step']}") from None
+                raise TrainingInterrupted(run_dir, self.signal or signal.SIGTERM,
+                                          f"in epoch {epoch} after batch {step}") from None
 
-            # dev evaluation, learning-rate schedule, checkpoints, history
-            scores = dev.score(model)
+            # dev evaluation (span counts summed over ranks), schedule, checkpoints
+            scores = dist.sum_counts(dev.counts(model)).scores()
             trainer.end_epoch(scores["f1"])
             improved = scores["f1"] > best_f1
             if improved:
@@ -183,7 +200,7 @@ class _Run:
             else:
                 stale += 1
             meta = {"epoch": epoch, "dev_f1": scores["f1"]}
-            if improved:
+            if improved and main:
                 save_checkpoint(run_dir / "best.pt", model, cfg, vocabs, meta)
             history.append(EpochRecord(
                 epoch=epoch, train_loss=stats.loss, dev_precision=scores["precision"],
@@ -191,21 +208,27 @@ class _Run:
                 grad_norm=stats.grad_norm, lr=lr, seconds=time.perf_counter() - started,
                 best=improved))
             save_last(meta)
-            atomic_write(run_dir / "history.csv",
-                         lambda f: f.write(report.history_csv(history, EpochRecord).encode()))
+            if main:
+                atomic_write(run_dir / "history.csv", lambda f: f.write(
+                    report.history_csv(history, EpochRecord).encode()))
             if self.on_epoch:
                 self.on_epoch(history[-1])
-            if self.signal is not None:
-                raise TrainingInterrupted(run_dir, self.signal, f"after epoch {epoch}")
+            if dist.any(self.signal is not None):
+                raise TrainingInterrupted(run_dir, self.signal or signal.SIGTERM,
+                                          f"after epoch {epoch}")
 
-        # final scores of the best checkpoint (reloaded from disk: what users will get)
-        best = load_checkpoint(run_dir / "best.pt").build_model(device)
-        dev_scores = dev.score(best)
-        test_scores = None
-        if "test" in corpus.splits:
-            test_scores = SplitScorer(corpus["test"], vocabs, device,
-                                      tc.eval_batch_size).score(best)
-        write_metrics(run_dir, best_epoch, len(history), dev_scores, test_scores)
+        # final scores of the best checkpoint, reloaded from disk (what users will get),
+        # on rank 0; the other ranks wait for it
+        dev_scores = test_scores = None
+        if main:
+            best = load_checkpoint(run_dir / "best.pt").build_model(device)
+            dev_scores = SplitScorer(corpus["valid"], vocabs, device,
+                                     tc.eval_batch_size).score(best)
+            if "test" in corpus.splits:
+                test_scores = SplitScorer(corpus["test"], vocabs, device,
+                                          tc.eval_batch_size).score(best)
+            write_metrics(run_dir, best_epoch, len(history), dev_scores, test_scores)
+        dist.barrier()
         return TrainResult(run_dir, best_epoch, history, dev_scores, test_scores,
                            stopped_early=len(history) < tc.epochs)
 
@@ -217,10 +240,15 @@ class _Run:
             yield
             return
 
+        first = {}
+
         def handle(signum, frame):
-            if self.signal is not None:
+            # a repeat within a second is the same request (a terminal's Ctrl-C reaches
+            # torchrun's workers twice: directly and forwarded); a later one is impatience
+            if self.signal is not None and time.monotonic() - first["at"] > 1.0:
                 raise KeyboardInterrupt
-            self.signal = signum
+            if self.signal is None:
+                self.signal, first["at"] = signum, time.monotonic()
         previous = {s: signal.signal(s, handle) for s in (signal.SIGINT, signal.SIGTERM)}
         try:
             yield

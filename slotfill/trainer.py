@@ -3,6 +3,7 @@ needed to continue exactly where a pass stopped (`state_dict` / `load_state_dict
 
 from __future__ import annotations
 
+import contextlib
 import math
 import time
 from collections import Counter
@@ -15,6 +16,8 @@ import torch
 from slotfill.batching import Batch, batches_for, encode_split, make_batch
 from slotfill.config import Config
 from slotfill.corpus import Corpus
+from slotfill.distributed import Dist
+from slotfill.errors import ConfigError, RunDirError
 from slotfill.models import build_model
 from slotfill.runtime import configure_threads, resolve_device, seed_everything
 from slotfill.vocab import UNK, Vocabs
@@ -52,21 +55,36 @@ class Trainer:
     pass. Seeds, threads and device are set up here, so runs are reproducible."""
 
     def __init__(self, cfg: Config, prepared: Prepared,
-                 should_stop: Callable[[], bool] = lambda: False) -> None:
+                 should_stop: Callable[[], bool] = lambda: False, dist: Dist = Dist()) -> None:
         tc = cfg.train
         seed_everything(tc.seed)
         configure_threads(tc.threads)
-        self.cfg, self.vocabs, self.should_stop = cfg, prepared.vocabs, should_stop
-        self.device = resolve_device(tc.device)
+        self.cfg, self.vocabs, self.should_stop, self.dist = cfg, prepared.vocabs, \
+            should_stop, dist
+        self.device = dist.device(resolve_device(tc.device))
         examples = prepared.corpus["train"]
         self.data = encode_split(examples, self.vocabs, labels=True).to(self.device)
         self.model = build_model(cfg.model, self.vocabs,
                                  (e.tags for e in examples)).to(self.device)
+        self.forward = self.model  # the module whose call computes the training loss
+        if dist.enabled:
+            from torch.nn.parallel import DistributedDataParallel
+            self.forward = DistributedDataParallel(self.model)  # averages gradients
+            torch.manual_seed(tc.seed + dist.rank)  # own dropout masks on every rank
         self.optimizer = make_optimizer(cfg, self.model)
         self.word_dropout = WordDropout(examples, self.vocabs, cfg.model.word_dropout,
                                         self.device)
-        self.generator = torch.Generator().manual_seed(tc.seed)  # batch order
-        steps = tc.epochs * len(batches_for(self.data, tc.batching, tc.batch_size))
+        self.generator = torch.Generator().manual_seed(tc.seed)  # batch order, all ranks
+        if tc.precision != "fp32" and self.device.type != "cuda":
+            raise ConfigError(f"train.precision={tc.precision} needs a CUDA device",
+                              "use train.precision=fp32 on the CPU (oneDNN's recurrent "
+                              "kernels have no reduced-precision path on most CPUs)")
+        self.autocast = (torch.autocast(self.device.type, dtype=getattr(torch, {
+            "bf16": "bfloat16", "fp16": "float16"}[tc.precision]))
+            if tc.precision != "fp32" else contextlib.nullcontext())
+        # fp16 gradients underflow without loss scaling; bf16 has fp32's range
+        self.scaler = torch.amp.GradScaler("cuda") if tc.precision == "fp16" else None
+        steps = tc.epochs * len(self._batches(None))
         self.scheduler = make_scheduler(tc.lr_schedule, self.optimizer, steps)
         # where the current pass stands, for an exact resume from the middle of it
         self.position: dict[str, Any] | None = None
@@ -81,7 +99,7 @@ class Trainer:
             self.generator.set_state(resumed["generator"])
         position = {"generator": self.generator.get_state(), "step": 0,
                     "loss_sum": 0.0, "norm_sum": 0.0}
-        batches = batches_for(self.data, tc.batching, tc.batch_size, self.generator)
+        batches = self._batches(self.generator)
         loss_sum = torch.tensor(resumed["loss_sum"] if resumed else 0.0, device=self.device)
         norm_sum = torch.tensor(resumed["norm_sum"] if resumed else 0.0, device=self.device)
         first = resumed["step"] if resumed else 0
@@ -89,24 +107,37 @@ class Trainer:
         params = [p for p in self.model.parameters() if p.requires_grad]
         for step in range(first + 1, len(batches) + 1):
             batch = self.word_dropout(make_batch(self.data, batches[step - 1]))
-            loss = self.model.loss(batch)
+            with self.autocast:
+                loss = self.forward(batch)
             self.optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            norm_sum += clip_gradients(params, max_norm)
-            self.optimizer.step()
+            if self.scaler is None:
+                loss.backward()
+                norm_sum += clip_gradients(params, max_norm)
+                self.optimizer.step()
+            else:
+                self.scaler.scale(loss).backward()
+                self.scaler.unscale_(self.optimizer)
+                norm_sum += clip_gradients(params, max_norm)
+                self.scaler.step(self.optimizer)  # skipped when gradients overflowed
+                self.scaler.update()
             if isinstance(self.scheduler, torch.optim.lr_scheduler.LambdaLR):
                 self.scheduler.step()
             loss_sum += loss.detach()
             if on_batch:
                 on_batch(step, len(batches))
-            if step < len(batches) and self.should_stop():
+            if step < len(batches) and self.dist.any(self.should_stop()):
                 self.position = {**position, "step": step, "loss_sum": float(loss_sum),
                                  "norm_sum": float(norm_sum)}
                 raise StopRequested
         self.position = None
-        return EpochStats(float(loss_sum) / len(batches), float(norm_sum) / len(batches),
+        loss = self.dist.mean(float(loss_sum) / len(batches))  # every rank's share
+        return EpochStats(loss, float(norm_sum) / len(batches),
                           len(batches), int(self.data.lengths.sum()),
                           time.perf_counter() - started)
+
+    def _batches(self, generator: torch.Generator | None) -> list[torch.Tensor]:
+        tc = self.cfg.train
+        return self.dist.share(batches_for(self.data, tc.batching, tc.batch_size, generator))
 
     def end_epoch(self, dev_f1: float) -> None:
         """Epoch-level schedule step (plateau: halve the rate when dev F1 stalls)."""
@@ -118,25 +149,36 @@ class Trainer:
         return self.optimizer.param_groups[0]["lr"]
 
     def state_dict(self) -> dict[str, Any]:
-        """Everything besides the weights that a bit-exact continuation needs."""
+        """Everything besides the weights that a bit-exact continuation needs (a
+        collective call when distributed: the random states of every rank)."""
+        rng = torch.get_rng_state()
+        cuda = torch.cuda.get_rng_state(self.device) if self.device.type == "cuda" else None
         return {
             "optimizer": self.optimizer.state_dict(),
             "scheduler": self.scheduler.state_dict() if self.scheduler else None,
-            "torch_rng": torch.get_rng_state(),
-            "cuda_rng": torch.cuda.get_rng_state_all() if self.device.type == "cuda" else None,
+            "torch_rng": self.dist.gather(rng),  # one per rank
+            "cuda_rng": self.dist.gather(cuda) if cuda is not None else None,
             "generator": self.generator.get_state(),
             "position": self.position,
+            "scaler": self.scaler.state_dict() if self.scaler else None,
         }
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
+        ranks = len(state["torch_rng"])
+        if ranks != self.dist.world_size:
+            raise RunDirError(f"The run was trained with {ranks} process(es), not "
+                              f"{self.dist.world_size}",
+                              f"resume it with --nproc {ranks} (or as many torchrun workers)")
         self.optimizer.load_state_dict(state["optimizer"])
         if self.scheduler is not None and state["scheduler"] is not None:
             self.scheduler.load_state_dict(state["scheduler"])
-        torch.set_rng_state(state["torch_rng"])
+        torch.set_rng_state(state["torch_rng"][self.dist.rank])
         if state["cuda_rng"] is not None and self.device.type == "cuda":
-            torch.cuda.set_rng_state_all(state["cuda_rng"])
+            torch.cuda.set_rng_state(state["cuda_rng"][self.dist.rank], self.device)
         self.generator.set_state(state["generator"])
         self.position = state["position"]
+        if self.scaler is not None and state.get("scaler"):
+            self.scaler.load_state_dict(state["scaler"])
 
 
 def make_optimizer(cfg: Config, model: torch.nn.Module) -> torch.optim.Optimizer:

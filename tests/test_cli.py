@@ -8,11 +8,10 @@ import sys
 from pathlib import Path
 
 import pytest
+from conftest import CONFIGS, TINY, tiny_overrides
 from typer.testing import CliRunner
 
 from slotfill.cli import app
-
-from conftest import CONFIGS, TINY, tiny_overrides
 
 runner = CliRunner()
 

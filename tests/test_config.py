@@ -3,11 +3,10 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from conftest import CONFIGS
 
 from slotfill.config import BUNDLED, Config, all_keys, apply_overrides, load_config
 from slotfill.errors import ConfigError
-
-from conftest import CONFIGS
 
 SHIPPED = sorted(CONFIGS.glob("*.yaml"))
 

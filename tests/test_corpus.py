@@ -1,14 +1,12 @@
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 
 import pytest
+from conftest import TINY
 
 from slotfill.corpus import detect_format, read_corpus
 from slotfill.errors import DataError
-
-from conftest import TINY
 
 
 def write_atis(root: Path, splits: dict[str, tuple[list[str], list[str], list[str] | None]]):

@@ -3,12 +3,11 @@ from __future__ import annotations
 import json
 import shutil
 
+from conftest import TINY
 from typer.testing import CliRunner
 
 from slotfill.cli import app
 from slotfill.datacheck import bio_problems, check_corpus
-
-from conftest import TINY
 
 runner = CliRunner()
 

@@ -14,11 +14,10 @@ import time
 from pathlib import Path
 
 import pytest
+from conftest import CONFIGS, TINY
 
 from slotfill.errors import RunDirError
 from slotfill.train import resume
-
-from conftest import CONFIGS, TINY
 
 ARGS = [str(CONFIGS / "lstm.yaml"), "train.epochs=3", "train.patience=0",
         "model.hidden_size=16", "model.embedding_dim=16", "train.threads=1",

@@ -20,6 +20,19 @@ def test_clip_gradients_matches_torch():
         torch.testing.assert_close(norm, expected)
         for a, b in zip(ours, theirs):
             torch.testing.assert_close(a.grad, b.grad)
-    assert math.isclose(float(clip_gradients(ours, math.inf)),
-                        float(torch.linalg.vector_norm(torch.cat([p.grad.flatten() for p in ours]))),
-                        rel_tol=1e-5)
+    total = torch.linalg.vector_norm(torch.cat([p.grad.flatten() for p in ours]))
+    assert math.isclose(float(clip_gradients(ours, math.inf)), float(total), rel_tol=1e-5)
+
+
+def test_mixed_precision_needs_a_gpu():
+    import pytest
+    from conftest import CONFIGS, TINY
+
+    from slotfill.config import load_config
+    from slotfill.errors import ConfigError
+    from slotfill.train import prepare
+    from slotfill.trainer import Trainer
+    cfg = load_config(CONFIGS / "lstm.yaml", [f"data.path={TINY}", "train.device=cpu",
+                                              "train.precision=bf16"])
+    with pytest.raises(ConfigError, match="needs a CUDA device"):
+        Trainer(cfg, prepare(cfg))

@@ -63,9 +63,13 @@ class CRFHead(nn.Module):
     def _trans(self) -> tuple[Tensor, Tensor]:
         return self.transitions + self.transition_mask, self.start + self.start_mask
 
+    @torch.autocast("cuda", enabled=False)
+    @torch.autocast("cpu", enabled=False)
     def loss(self, scores: Tensor, tags: Tensor, mask: Tensor | None) -> Tensor:
         """Negative log-likelihood summed over utterances, divided by the number of
-        tokens (the scale of a per-token cross-entropy). scores (B, T, K), tags (B, T)."""
+        tokens (the scale of a per-token cross-entropy). scores (B, T, K), tags (B, T).
+        Always in float32: the forward algorithm's sums need the precision."""
+        scores = scores.float()
         trans, start = self._trans()
         nll = self.log_partition(scores, mask, trans, start) - \
             self.sequence_score(scores, tags, mask, trans, start)  # (B,)

@@ -75,6 +75,10 @@ class Seq2SeqTagger(nn.Module):
             previous = gold[:, t] if gold is not None else best
         return torch.stack(scores, dim=1), torch.stack(chosen, dim=1)
 
+    def forward(self, batch: Batch) -> Tensor:
+        """The training loss (so that DistributedDataParallel can wrap the model)."""
+        return self.loss(batch)
+
     def loss(self, batch: Batch) -> Tensor:
         states = self._encode(batch)
         scores, _ = self._decode_steps(states, batch.mask, batch.tags)

@@ -41,6 +41,10 @@ class Tagger(nn.Module):
     def scores(self, batch: Batch) -> Tensor:
         return self.head(self.states(batch))  # (B, T, K)
 
+    def forward(self, batch: Batch) -> Tensor:
+        """The training loss (so that DistributedDataParallel can wrap the model)."""
+        return self.loss(batch)
+
     def loss(self, batch: Batch) -> Tensor:
         states = self.states(batch)
         loss = self.head.loss(self.head(states), batch.tags, batch.mask)

@@ -1,0 +1,160 @@
+"""Accuracy benchmark: shipped configs x seeds on an ATIS-format corpus.
+
+    python benchmarks/accuracy.py [--data DIR] [--seeds 3] [--jobs 2] [--configs a b ...]
+                                  [--output benchmarks/results/accuracy.md]
+
+Each (config, seed) trains through slotfill's public API (`slotfill.train.train`) with
+dev-based early stopping and checkpoint selection, then its best.pt is scored on test.
+The table gives mean +- standard deviation over seeds of test slot F1, intent accuracy,
+overall accuracy (every slot and the intent right) and sentence accuracy (every slot
+right), epochs and minutes per run, next to published results. Runs go to --runs-dir
+(kept, so `slotfill compare` can show them); the table to --output.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shlex
+import statistics
+import sys
+import tempfile
+import time
+from concurrent.futures import ProcessPoolExecutor
+from datetime import date
+from multiprocessing import get_context
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+DEFAULT_ATIS = Path(os.environ.get("SLOTFILL_ATIS_DIR", ROOT.parent / "shared/datasets/atis"))
+
+# (config file, row label, target slot F1 from the accuracy issue, or None)
+ROWS = [
+    ("rnn.yaml", "Elman RNN, window 3", None),
+    ("elman-crf.yaml", "Elman RNN, window 3, char CNN, CRF", 94.5),
+    ("jordan.yaml", "Jordan RNN, window 3", None),
+    ("jordan-crf.yaml", "Jordan RNN, window 3, char CNN, CRF", 94.0),
+    ("lstm.yaml", "LSTM", None),
+    ("lstm-crf.yaml", "LSTM, char CNN, CRF", 94.8),
+    ("gru.yaml", "GRU", None),
+    ("birnn.yaml", "BiRNN (Elman)", None),
+    ("bilstm.yaml", "BiLSTM", 95.3),
+    ("bilstm-crf.yaml", "BiLSTM, CRF", None),
+    ("seq2seq.yaml", "encoder-decoder with attention, joint intent", None),
+    ("joint.yaml", "BiLSTM, char CNN, CRF, joint intent", 96.0),
+]
+
+PUBLISHED = [  # ATIS test slot F1 (and intent / overall accuracy where reported)
+    ("Mesnil et al. 2015, Elman RNN (older 4,978-utterance split)", "94.98", "", ""),
+    ("Mesnil et al. 2015, Jordan RNN (older split)", "94.29", "", ""),
+    ("Mesnil et al. 2015, hybrid RNN (older split)", "95.06", "", ""),
+    ("Yao et al. 2014, LSTM (older split)", "94.85", "", ""),
+    ("Yao et al. 2014, deep LSTM (older split)", "95.08", "", ""),
+    ("Goo et al. 2018, slot-gated", "95.2", "94.1", "82.6"),
+    ("Qin et al. 2019, Stack-Propagation", "95.9", "96.9", "86.5"),
+    ("Chen et al. 2019, Joint BERT (pretrained)", "96.1", "97.5", "88.2"),
+]
+
+
+def run_one(config: str, seed: int, data: str, runs_dir: str, overrides: list[str]) -> dict:
+    """Train one (config, seed) in this worker process; returns its scores."""
+    from slotfill.config import load_config
+    from slotfill.train import train
+
+    cfg = load_config(ROOT / "configs" / config, [f"data.path={data}", f"train.seed={seed}",
+                                                   "train.threads=1", *overrides])
+    run_dir = Path(runs_dir) / f"{Path(config).stem}-seed{seed}"
+    run_dir.mkdir(parents=True, exist_ok=False)
+    started = time.perf_counter()
+    result = train(cfg, run_dir)
+    return {"config": config, "seed": seed, "run": str(run_dir), "test": result.test,
+            "best_epoch": result.best_epoch, "epochs": len(result.history),
+            "minutes": (time.perf_counter() - started) / 60}
+
+
+def summarise(values: list[float]) -> str:
+    if not values:
+        return ""
+    mean = statistics.mean(values)
+    spread = statistics.stdev(values) if len(values) > 1 else 0.0
+    return f"{mean:.2f} ± {spread:.2f}"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--data", type=Path, default=DEFAULT_ATIS)
+    parser.add_argument("--seeds", type=int, default=3)
+    parser.add_argument("--jobs", type=int, default=2, help="runs in parallel (1 thread each)")
+    parser.add_argument("--configs", nargs="*", help="config files (default: every row)")
+    parser.add_argument("--set", nargs="*", default=[], metavar="KEY=VALUE",
+                        help="overrides for every run (e.g. train.epochs=1 for a smoke test)")
+    parser.add_argument("--runs-dir", type=Path, help="where runs go (default: a temp dir)")
+    parser.add_argument("--output", type=Path, default=ROOT / "benchmarks/results/accuracy.md")
+    args = parser.parse_args()
+    rows = [r for r in ROWS if not args.configs or r[0] in args.configs]
+    runs_dir = args.runs_dir or Path(tempfile.mkdtemp(prefix="slotfill-accuracy-"))
+    command = "python benchmarks/accuracy.py " + " ".join(shlex.quote(a) for a in sys.argv[1:])
+    jobs = [(config, seed) for config, _, _ in rows for seed in range(1, args.seeds + 1)]
+    print(f"{len(jobs)} runs, {args.jobs} at a time, into {runs_dir}", flush=True)
+    started = time.perf_counter()
+    results: dict[str, list[dict]] = {config: [] for config, _, _ in rows}
+    with ProcessPoolExecutor(args.jobs, mp_context=get_context("spawn")) as pool:
+        futures = [pool.submit(run_one, config, seed, str(args.data), str(runs_dir), args.set)
+                   for config, seed in jobs]
+        for future in futures:
+            result = future.result()
+            results[result["config"]].append(result)
+            test = result["test"]
+            print(f"{result['config']:18s} seed {result['seed']}: test F1 "
+                  f"{100 * test['f1']:.2f}, epoch {result['best_epoch']}/{result['epochs']}, "
+                  f"{result['minutes']:.1f} min", flush=True)
+    hours = (time.perf_counter() - started) / 3600
+    write_table(args, rows, results, command, runs_dir, hours)
+
+
+def write_table(args, rows, results, command: str, runs_dir: Path, hours: float) -> None:
+    import torch
+
+    from benchmarks.machine import describe
+
+    def column(runs: list[dict], key: str) -> str:
+        values = [100 * r["test"][key] for r in runs if key in r["test"]]
+        return summarise(values)
+
+    lines = [
+        "# Accuracy benchmark", "",
+        f"- command: `{command}`",
+        f"- date: {date.today().isoformat()}; {hours:.1f} hours for all runs",
+        f"- corpus: `{args.data}`; {args.seeds} seeds per config (train.seed=1..{args.seeds}),"
+        " best checkpoint and early stopping on dev only, scores on test",
+        f"- machine: {describe()}; torch {torch.__version__}; {args.jobs} runs in parallel "
+        "with 1 thread each",
+        f"- runs: `{runs_dir}` (`slotfill compare` puts them side by side)",
+        "", "Test scores in percent, mean ± standard deviation over seeds.", "",
+        "| config | tagger | slot F1 | target | intent acc. | overall acc. | sentence acc. "
+        "| best epoch / epochs | minutes per run |",
+        "|---|---|---:|---:|---:|---:|---:|---:|---:|"]
+    for config, label, target in rows:
+        runs = results[config]
+        f1 = [100 * r["test"]["f1"] for r in runs]
+        met = "" if target is None else (f">= {target} " + (
+            "(met)" if f1 and statistics.mean(f1) >= target else "(missed)"))
+        epochs = f"{statistics.mean(r['best_epoch'] for r in runs):.0f} / " \
+                 f"{statistics.mean(r['epochs'] for r in runs):.0f}"
+        lines.append(
+            f"| `configs/{config}` | {label} | {summarise(f1)} | {met} | "
+            f"{column(runs, 'intent_accuracy')} | {column(runs, 'overall_accuracy')} | "
+            f"{column(runs, 'sentence_accuracy')} | {epochs} | "
+            f"{statistics.mean(r['minutes'] for r in runs):.1f} |")
+    lines += ["", "Published ATIS test results (same 4,478/500/893 split unless noted):", "",
+              "| system | slot F1 | intent acc. | overall acc. |", "|---|---:|---:|---:|",
+              *[f"| {name} | {f1} | {intent} | {overall} |"
+                for name, f1, intent, overall in PUBLISHED], ""]
+    args.output.parent.mkdir(parents=True, exist_ok=True)
+    args.output.write_text("\n".join(lines))
+    print(f"wrote {args.output}")
+
+
+if __name__ == "__main__":
+    main()

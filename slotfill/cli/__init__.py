@@ -1,0 +1,20 @@
+"""`slotfill` command line: a thin Typer adapter over train/evaluate/predict.
+
+Each command parses its arguments, calls one importable function and renders the result.
+torch is imported inside the commands so that `slotfill --help` stays fast.
+User mistakes (SlotfillError) print a title and detail on stderr and exit non-zero.
+Modules: common (app, consoles, options, errors), train, inspect (eval, compare,
+data check), use (predict, export, serve); importing them registers their commands, in
+the order `slotfill --help` lists them.
+"""
+
+from slotfill.cli.common import app
+from slotfill.cli import train  # noqa: E402, I001
+from slotfill.cli import inspect  # noqa: E402
+from slotfill.cli import use  # noqa: E402
+
+__all__ = ["app", "inspect", "main", "train", "use"]
+
+
+def main() -> None:
+    app()

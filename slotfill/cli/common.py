@@ -1,0 +1,86 @@
+"""What every command shares: the Typer app, consoles, option types, error handling."""
+
+from __future__ import annotations
+
+import functools
+from enum import Enum
+from typing import Annotated, Optional
+
+import typer
+from rich.console import Console
+
+from slotfill import __version__
+from slotfill.errors import SlotfillError, UsageError
+
+app = typer.Typer(no_args_is_help=True, add_completion=False, rich_markup_mode=None,
+                  help="Train, evaluate and run slot-filling taggers.")
+out = Console(highlight=False, soft_wrap=True)
+err = Console(stderr=True, highlight=False, soft_wrap=True)
+_state = {"debug": False}
+
+
+class Split(str, Enum):
+    train = "train"
+    valid = "valid"
+    test = "test"
+
+
+class Device(str, Enum):
+    auto = "auto"
+    cpu = "cpu"
+    cuda = "cuda"
+
+
+ModelOption = Annotated[Optional[str], typer.Option(
+    "--model", "-m", metavar="CKPT|RUN_DIR",
+    help="checkpoint file, or run directory (its best.pt); default: newest run in ./runs/")]
+JsonOption = Annotated[bool, typer.Option("--json", help="print JSON instead of tables")]
+DeviceOption = Annotated[Device, typer.Option("--device", help="where to run the model")]
+
+
+def friendly(command):
+    """Turn user errors into a title + detail on stderr and an exit code, no traceback."""
+    @functools.wraps(command)
+    def wrapper(*args, **kwargs):
+        try:
+            return command(*args, **kwargs)
+        except SlotfillError as exc:
+            if _state["debug"]:
+                raise
+            err.print(f"[bold red]Error:[/] {escape_markup(exc.title)}")
+            if exc.detail:
+                err.print(exc.detail, markup=False)
+            raise typer.Exit(exc.exit_code) from None
+        except KeyboardInterrupt:
+            err.print("Interrupted.")
+            raise typer.Exit(130) from None
+    return wrapper
+
+
+def _version(value: bool) -> None:
+    if value:
+        print(f"slotfill {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def main_options(
+    debug: Annotated[bool, typer.Option("--debug", help="show tracebacks for errors")] = False,
+    version: Annotated[bool, typer.Option("--version", callback=_version, is_eager=True,
+                                          help="print the version and exit")] = False,
+) -> None:
+    _state["debug"] = debug
+
+
+def escape_markup(text: str) -> str:
+    from rich.markup import escape
+    return escape(text)
+
+
+def require_extra(extra: str, *modules: str) -> None:
+    import importlib.util
+    missing = [m for m in modules if importlib.util.find_spec(m) is None]
+    if missing:
+        raise UsageError(f"This command needs {', '.join(missing)}",
+                         f'install the extra: pip install "slotfill[{extra}]"')
+

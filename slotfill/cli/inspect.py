@@ -1,0 +1,108 @@
+"""Commands that score and inspect: `slotfill eval`, `slotfill compare`, `slotfill data check`."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+from slotfill.cli.common import (
+    Device,
+    DeviceOption,
+    JsonOption,
+    ModelOption,
+    Split,
+    UsageError,
+    app,
+    escape_markup,
+    friendly,
+    out,
+)
+
+
+@app.command("eval")
+@friendly
+def evaluate(
+    model: ModelOption = None,
+    data: Annotated[Optional[str], typer.Option(
+        "--data", help="corpus directory (default: the one the model was trained on)")] = None,
+    split: Annotated[Split, typer.Option("--split", help="which split to score")] = Split.test,
+    as_json: JsonOption = False,
+    output: Annotated[Optional[Path], typer.Option(
+        "--output", "-o", help="also write the scores as JSON to this file")] = None,
+    device: DeviceOption = Device.cpu,
+) -> None:
+    """Score a trained model: span P/R/F1 (conlleval), accuracies, per-slot table."""
+    from slotfill import report
+    from slotfill.evaluate import evaluate_checkpoint
+    from slotfill.rundir import resolve_model
+    from slotfill.runtime import resolve_device
+
+    result = evaluate_checkpoint(resolve_model(model), data, split.value,
+                                 device=resolve_device(device.value))
+    text = json.dumps(result.scores, indent=2)
+    if output is not None:
+        output.write_text(text + "\n", encoding="utf-8")
+    if as_json:
+        print(text)
+        return
+    out.print(f"{result.checkpoint} on {result.corpus} ({result.split}, "
+              f"{result.scores['sentences']} utterances)", markup=False)
+    out.print(report.summary_table({result.split: result.scores}))
+    out.print(report.per_slot_table(result.scores))
+
+
+@app.command()
+@friendly
+def compare(
+    runs: Annotated[list[Path], typer.Argument(metavar="RUN_DIR...",
+                                                help="run directories to put side by side")],
+    as_json: JsonOption = False,
+) -> None:
+    """Put training runs side by side: tagger, epochs, dev and test scores, time."""
+    from slotfill import report
+    from slotfill.rundir import summarize_run
+
+    summaries = [summarize_run(run) for run in runs]
+    if as_json:
+        print(json.dumps(summaries, indent=2))
+    else:
+        out.print(report.compare_table(summaries))
+
+
+data_app = typer.Typer(no_args_is_help=True, help="Inspect corpora.")
+app.add_typer(data_app, name="data")
+
+
+@data_app.command("check")
+@friendly
+def data_check(
+    path: Annotated[str, typer.Argument(help="corpus directory (or `bundled`)")],
+    corpus_format: Annotated[str, typer.Option(
+        "--format", help="auto, atis or conll")] = "auto",
+    as_json: JsonOption = False,
+) -> None:
+    """Report sizes, inventories and problems of a corpus; exit 1 on hard errors."""
+    from slotfill import report
+    from slotfill.datacheck import check_corpus
+
+    if corpus_format not in ("auto", "atis", "conll"):
+        raise UsageError(f"Invalid --format {corpus_format!r}", "valid: auto, atis, conll")
+    result = check_corpus(path, corpus_format)
+    if as_json:
+        print(json.dumps(result.to_dict(), indent=2))
+    else:
+        out.print(f"{result.path} ({result.format})", markup=False)
+        for table in report.data_tables(result):
+            out.print(table)
+        for warning in result.warnings:
+            out.print(f"[yellow]warning:[/] {escape_markup(warning)}")
+        for error in result.errors:
+            out.print(f"[red]error:[/] {escape_markup(error)}")
+        verdict = (f"[red]{len(result.errors)} errors[/]: training refuses this corpus"
+                   if result.errors else "[green]no errors[/]")
+        out.print(f"{verdict}; {len(result.warnings)} warnings")
+    if result.errors:
+        raise typer.Exit(1)

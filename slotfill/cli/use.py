@@ -1,0 +1,142 @@
+"""Commands that use a trained model: `slotfill predict`, `slotfill export`, `slotfill serve`."""
+
+from __future__ import annotations
+
+import json
+import sys
+from enum import Enum
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+from slotfill.cli.common import (
+    Device,
+    DeviceOption,
+    JsonOption,
+    ModelOption,
+    SlotfillError,
+    UsageError,
+    app,
+    escape_markup,
+    friendly,
+    out,
+    require_extra,
+)
+
+
+@app.command()
+@friendly
+def predict(
+    texts: Annotated[Optional[list[str]], typer.Argument(
+        metavar="TEXT...", help="utterances to tag, one per argument; '-' reads lines "
+                                "from stdin")] = None,
+    model: ModelOption = None,
+    file: Annotated[Optional[Path], typer.Option(
+        "--file", "-f", help="read utterances from this file, one per line")] = None,
+    as_json: JsonOption = False,
+    device: DeviceOption = Device.cpu,
+) -> None:
+    """Tag raw text with a trained model and show the slots it finds."""
+    utterances = _read_utterances(texts or [], file)
+    from slotfill.predict import Predictor
+    from slotfill.rundir import resolve_model
+    from slotfill.runtime import resolve_device
+
+    predictor = Predictor(resolve_model(model), device=str(resolve_device(device.value)))
+    for result in predictor.predict(utterances):
+        if as_json:
+            print(json.dumps(result, ensure_ascii=False))
+        else:
+            _show_prediction(result)
+
+
+def _read_utterances(texts: list[str], file: Path | None) -> list[str]:
+    if texts == ["-"]:
+        lines = sys.stdin.read().splitlines()
+    elif file is not None:
+        if texts:
+            raise UsageError("Give utterances either as arguments or with --file, not both")
+        try:
+            lines = file.read_text(encoding="utf-8").splitlines()
+        except (OSError, UnicodeDecodeError) as exc:
+            raise SlotfillError(f"Cannot read {file}", str(exc)) from None
+    else:
+        if not texts:
+            raise UsageError("Nothing to tag",
+                                "pass utterances as arguments, --file FILE, or '-' for stdin")
+        return texts
+    return [line for line in lines if line.strip()]
+
+
+def _show_prediction(result: dict) -> None:
+    from rich.table import Table
+
+    out.print(f"[bold]{escape_markup(result['text'])}[/]")
+    if not result["tokens"]:
+        out.print("  (no words to tag)")
+        return
+    if result.get("intent") is not None:
+        out.print(f"  intent: [magenta]{escape_markup(result['intent'])}[/]")
+    table = Table(show_header=False, box=None, padding=(0, 2))
+    for token, tag in zip(result["tokens"], result["tags"]):
+        table.add_row(escape_markup(token), f"[dim]{tag}[/]" if tag == "O" else f"[cyan]{tag}[/]")
+    out.print(table)
+    for slot in result["slots"]:
+        out.print(f"  {slot['slot']} = [green]{escape_markup(slot['value'])}[/] "
+                  f"[dim]({slot['start']}-{slot['end']})[/]")
+    out.print()
+
+
+ModelArgument = Annotated[Optional[str], typer.Argument(
+    metavar="[CKPT|RUN_DIR]",
+    help="checkpoint file, or run directory (its best.pt); default: newest run in ./runs/")]
+
+
+class ExportFormat(str, Enum):
+    onnx = "onnx"
+
+
+@app.command()
+@friendly
+def export(
+    model: ModelArgument = None,
+    export_format: Annotated[ExportFormat, typer.Option(
+        "--format", help="file format")] = ExportFormat.onnx,
+    output: Annotated[Path, typer.Option(
+        "--output", "-o", help="file to write; vocabularies and tokenisation rules go "
+                               "beside it")] = Path("model.onnx"),
+    force: Annotated[bool, typer.Option("--force", help="overwrite existing files")] = False,
+) -> None:
+    """Export a trained tagger to run without slotfill's Python code."""
+    require_extra("onnx", "onnx", "onnxruntime")
+    from slotfill.export import export_onnx
+    from slotfill.rundir import resolve_model
+
+    for path in export_onnx(resolve_model(model), output, force=force):
+        out.print(f"wrote {path}", markup=False)
+
+
+@app.command()
+@friendly
+def serve(
+    model: ModelArgument = None,
+    host: Annotated[str, typer.Option("--host", help="address to listen on")] = "127.0.0.1",
+    port: Annotated[int, typer.Option("--port", help="TCP port", min=0, max=65535)] = 8000,
+    max_utterances: Annotated[int, typer.Option(
+        "--max-utterances", help="most utterances per request", min=1)] = 64,
+    max_tokens: Annotated[int, typer.Option(
+        "--max-tokens", help="most tokens per utterance", min=1)] = 512,
+    max_body_bytes: Annotated[int, typer.Option(
+        "--max-body-bytes", help="largest request body", min=1)] = 1 << 20,
+    device: DeviceOption = Device.cpu,
+) -> None:
+    """Serve a trained tagger over HTTP: POST /predict, GET /health."""
+    require_extra("serve", "fastapi", "uvicorn")
+    from slotfill.rundir import resolve_model
+    from slotfill.runtime import resolve_device
+    from slotfill.serve import Limits, run_server
+
+    run_server(resolve_model(model), host, port,
+               Limits(max_utterances, max_tokens, max_body_bytes),
+               device=str(resolve_device(device.value)))

@@ -1,0 +1,103 @@
+"""Two worker processes over loopback (torch.distributed, gloo): a valid run directory,
+and an interrupted distributed run resumes to exactly the uninterrupted result."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import torch
+from conftest import CONFIGS, TINY
+
+from slotfill.distributed import Dist
+from slotfill.metrics import Counts
+
+ARGS = [str(CONFIGS / "lstm.yaml"), "train.epochs=3", "train.patience=0",
+        "model.hidden_size=16", "model.embedding_dim=16", "train.device=cpu",
+        "train.seed=5", "--nproc", "2"]
+
+
+def test_shares_are_equal_and_cover_every_batch():
+    batches = [torch.tensor([i]) for i in range(7)]
+    shares = [Dist(rank, 3).share(batches) for rank in range(3)]
+    assert [len(s) for s in shares] == [3, 3, 3]
+    assert {int(b) for s in shares for b in s} == set(range(7))
+    assert Dist().share(batches) == batches
+    assert [Dist(r, 2).shard(list(range(5))) for r in range(2)] == [[0, 2, 4], [1, 3]]
+
+
+def test_counts_of_shards_add_up_to_the_whole():
+    gold = [["B-a", "O"], ["B-b", "I-b"], ["O", "B-a"]]
+    pred = [["B-a", "O"], ["B-b", "O"], ["O", "B-a"]]
+    parts = [Counts(), Counts()]
+    whole = Counts()
+    for i, (g, p) in enumerate(zip(gold, pred)):
+        parts[i % 2].add(g, p)
+        whole.add(g, p)
+    assert parts[0].merge(parts[1]).scores() == whole.scores()
+
+
+@pytest.fixture(scope="module")
+def corpus(tmp_path_factory) -> Path:
+    root = tmp_path_factory.mktemp("corpus")
+    for split in ("train", "valid", "test"):
+        (root / split).mkdir()
+        for name in ("seq.in", "seq.out", "label"):
+            text = (TINY / split / name).read_text()
+            (root / split / name).write_text(text * (10 if split == "train" else 1))
+    return root
+
+
+def start(*args: str) -> subprocess.Popen:
+    return subprocess.Popen([sys.executable, "-m", "slotfill", "train", *args],
+                            env={**os.environ, "PYTHONUNBUFFERED": "1"}, text=True,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            start_new_session=True)  # a process group, like a terminal's
+
+
+@pytest.fixture(scope="module")
+def two_process_run(corpus, tmp_path_factory) -> Path:
+    run_dir = tmp_path_factory.mktemp("ddp") / "run"
+    proc = start(*ARGS, f"data.path={corpus}", "--output", str(run_dir))
+    out, err = proc.communicate(timeout=300)
+    assert proc.returncode == 0, err
+    assert out.strip().splitlines()[-1] == str(run_dir)
+    assert "2 processes" in out
+    return run_dir
+
+
+def test_two_processes_write_a_valid_run(two_process_run):
+    from slotfill.predict import Predictor
+
+    for name in ("config.yaml", "best.pt", "last.pt", "history.csv", "metrics.json",
+                 "metrics.md", "status.json"):
+        assert (two_process_run / name).is_file(), name
+    assert len((two_process_run / "history.csv").read_text().splitlines()) == 4
+    assert json.loads((two_process_run / "status.json").read_text())["state"] == "finished"
+    result = Predictor(two_process_run / "best.pt").predict(["leave Boston on Nov 2nd"])[0]
+    assert result["tokens"] == ["leave", "Boston", "on", "Nov", "2nd"]
+
+
+def test_ctrl_c_then_resume_with_two_processes(corpus, two_process_run, tmp_path):
+    run_dir = tmp_path / "run"
+    proc = start(*ARGS, f"data.path={corpus}", "--output", str(run_dir))
+    history = run_dir / "history.csv"
+    deadline = time.time() + 120
+    while not (history.exists() and len(history.read_text().splitlines()) > 1):
+        assert proc.poll() is None and time.time() < deadline, proc.communicate()
+        time.sleep(0.02)
+    os.killpg(proc.pid, signal.SIGINT)  # Ctrl-C reaches the whole process group
+    out, err = proc.communicate(timeout=120)
+    assert proc.returncode == 130, err
+    assert f"slotfill train --resume {run_dir} --nproc 2" in err
+    resumed = start("--resume", str(run_dir), "--nproc", "2")
+    out, err = resumed.communicate(timeout=300)
+    assert resumed.returncode == 0, err
+    expected = json.loads((two_process_run / "metrics.json").read_text())
+    assert json.loads((run_dir / "metrics.json").read_text()) == expected

@@ -1,0 +1,252 @@
+"""`slotfill serve`: the HTTP API in-process (TestClient), and one real server process."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import warnings
+
+import pytest
+
+pytest.importorskip("fastapi")
+pytest.importorskip("httpx")
+import httpx  # noqa: E402
+
+with warnings.catch_warnings():  # newer Starlette prefers httpx2 but still works with httpx
+    warnings.filterwarnings("ignore", message="Using `httpx` with `starlette.testclient`")
+    from fastapi.testclient import TestClient
+
+from conftest import CONFIGS, tiny_overrides  # noqa: E402
+
+from slotfill.config import load_config  # noqa: E402
+from slotfill.predict import Predictor  # noqa: E402
+from slotfill.serve import Limits, create_app  # noqa: E402
+from slotfill.train import train  # noqa: E402
+
+LIMITS = Limits(max_utterances=3, max_tokens=8, max_body_bytes=2000)
+TEXT = "flights from Boston to Denver on Nov 2nd"
+
+
+@pytest.fixture(scope="module")
+def predictor(trained_run) -> Predictor:
+    return Predictor(trained_run / "best.pt")
+
+
+@pytest.fixture(scope="module")
+def client(predictor) -> TestClient:
+    return TestClient(create_app(predictor, LIMITS, model_name="tiny.pt"))
+
+
+def post(client: TestClient, body, **kwargs) -> httpx.Response:
+    content = body if isinstance(body, bytes) else json.dumps(body).encode()
+    return client.post("/predict", content=content,
+                       headers={"content-type": "application/json"}, **kwargs)
+
+
+def assert_error(response: httpx.Response, status: int, *fragments: str) -> None:
+    assert response.status_code == status, response.text
+    assert response.headers["content-type"] == "application/json"
+    message = response.json()["error"]
+    assert set(response.json()) == {"error"} and "\n" not in message
+    assert "Traceback" not in message
+    for fragment in fragments:
+        assert fragment in message
+
+
+# ---------------------------------------------------------------- answers
+
+def test_single_text_is_what_predict_json_prints(client, predictor):
+    response = post(client, {"text": TEXT})
+    assert response.status_code == 200
+    assert response.json() == predictor.predict([TEXT])[0]
+    assert set(response.json()) >= {"text", "tokens", "tags", "slots"}
+
+
+def test_list_of_texts(client, predictor):
+    texts = [TEXT, "to Tokyo", ""]  # an empty utterance gets no tokens and no tags
+    response = post(client, {"texts": texts})
+    assert response.status_code == 200
+    assert response.json() == predictor.predict(texts)
+    assert response.json()[2]["tags"] == []
+    assert post(client, {"texts": []}).json() == []
+
+
+def test_non_ascii_text_comes_back_unchanged(client):
+    text = "vols de Zürich à São Paulo"
+    assert post(client, {"text": text}).json()["text"] == text
+
+
+def test_health(client, predictor):
+    response = client.get("/health")
+    assert response.status_code == 200
+    health = response.json()
+    assert health["status"] == "ok" and health["model"] == "tiny.pt"
+    assert health["limits"] == {"max_utterances": 3, "max_tokens": 8, "max_body_bytes": 2000}
+    tags = health["labels"]["tags"]
+    assert "O" in tags and all(t == "O" or t[:2] in ("B-", "I-") for t in tags)
+    slots = health["labels"]["slots"]
+    assert slots and len(set(slots)) == len(slots)
+    assert {t[2:] for t in tags if t != "O"} == set(slots)
+    assert health["labels"]["intents"] is None  # this model predicts no intents
+
+
+def test_intent_model(tmp_path_factory):
+    run_dir = tmp_path_factory.mktemp("intent-run")
+    train(load_config(CONFIGS / "bilstm.yaml", tiny_overrides() + ["model.intent=true"]),
+          run_dir)
+    predictor = Predictor(run_dir / "best.pt")
+    client = TestClient(create_app(predictor, LIMITS))
+    assert client.get("/health").json()["labels"]["intents"] == predictor.vocabs.intents.itos
+    result = post(client, {"text": TEXT}).json()
+    assert result == predictor.predict([TEXT])[0] and "intent" in result
+
+
+# ---------------------------------------------------------------- limits
+
+def test_too_many_utterances(client):
+    assert_error(post(client, {"texts": ["to boston"] * 4}), 422,
+                 "too many utterances: 4", "limit is 3")
+
+
+def test_too_many_tokens(client):
+    long = "from boston to denver on nov 2nd , in the morning"  # 10 tokens: "," dropped
+    assert_error(post(client, {"text": long}), 422, '"text" has 10 tokens', "limit is 8")
+    assert_error(post(client, {"texts": ["to boston", long]}), 422,
+                 'utterance 1 of "texts" has 10 tokens', "limit is 8")
+    assert post(client, {"text": "a b c d e f g h"}).status_code == 200  # exactly 8
+
+
+def test_body_too_large_by_content_length(client):
+    body = json.dumps({"text": "to boston " * 300}).encode()
+    assert_error(post(client, body), 413, f"{len(body)} bytes is too large",
+                 "limit is 2000 bytes")
+
+
+def test_body_too_large_without_content_length(client):
+    def chunks():  # a streamed (chunked) body declares no size
+        yield b'{"text": "'
+        for _ in range(300):
+            yield b"to boston "
+        yield b'"}'
+
+    response = client.post("/predict", content=chunks())
+    assert "content-length" not in response.request.headers
+    assert_error(response, 413, "too large", "limit is 2000 bytes")
+
+
+def test_body_larger_than_its_content_length_says(client):
+    body = json.dumps({"text": "to boston " * 300}).encode()
+    response = client.post("/predict", content=body, headers={"content-length": "10"})
+    assert response.request.headers["content-length"] == "10"
+    assert_error(response, 413, "too large", "limit is 2000 bytes")
+
+
+def test_small_streamed_body_is_fine(client):
+    response = client.post("/predict", content=iter([b'{"text": ', b'"to boston"}']))
+    assert response.status_code == 200 and response.json()["tokens"] == ["to", "boston"]
+
+
+# ---------------------------------------------------------------- bad requests
+
+@pytest.mark.parametrize("body", [b"", b"{", b"{'text': 'x'}", b'{"text": "x"} extra',
+                                  b"\xff\xfe\x00", b'{"text": "to \xff"}'])
+def test_malformed_json(client, body):
+    assert_error(post(client, body), 400, "request body is not valid JSON")
+
+
+def test_too_deeply_nested_json(predictor):
+    client = TestClient(create_app(predictor, Limits(max_body_bytes=1 << 20)))
+    body = b'{"texts": ' + b"[" * 100_000 + b"]" * 100_000 + b"}"
+    assert_error(post(client, body), 400, "nested too deeply")
+
+
+@pytest.mark.parametrize("payload, fragment", [
+    (["to boston"], "must be a JSON object"),
+    ("to boston", "must be a JSON object"),
+    ({}, 'exactly one of "text" and "texts"'),
+    ({"text": "a", "texts": ["b"]}, 'exactly one of "text" and "texts"'),
+    ({"txt": "a"}, 'unknown field(s) "txt"'),
+    ({"text": "a", "lang": "en"}, 'unknown field(s) "lang"'),
+    ({"text": 3}, '"text" must be a string, not a number'),
+    ({"text": None}, '"text" must be a string, not null'),
+    ({"text": ["a"]}, '"text" must be a string, not a list'),
+    ({"texts": "a"}, '"texts" must be a list of strings, not a string'),
+    ({"texts": ["a", 1]}, "item 1 is a number"),
+    ({"texts": [["a"]]}, "item 0 is a list"),
+])
+def test_wrong_types(client, payload, fragment):
+    assert_error(post(client, payload), 422, fragment)
+
+
+def test_unknown_route_and_method(client):
+    assert_error(client.get("/nope"), 404, "Not Found", "/nope", "POST /predict")
+    response = client.get("/predict")
+    assert_error(response, 405, "Method Not Allowed", "GET /predict")
+    assert "POST" in response.headers["allow"]
+
+
+def test_model_failure_is_a_500_without_traceback(predictor, monkeypatch, capsys):
+    def broken(texts):
+        raise RuntimeError("secret internals")
+
+    monkeypatch.setattr(predictor, "predict", broken)
+    client = TestClient(create_app(predictor, LIMITS))
+    response = post(client, {"text": "to boston"})
+    assert_error(response, 500, "internal error")
+    assert "secret" not in response.text
+    assert "secret internals" in capsys.readouterr().err  # logged on the server side
+
+
+def test_limits_must_be_positive():
+    with pytest.raises(ValueError, match="max_tokens"):
+        Limits(max_tokens=0)
+
+
+# ---------------------------------------------------------------- a real server
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def test_real_server_end_to_end(trained_run, predictor, tmp_path):
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    stderr_path = tmp_path / "stderr.txt"
+    env = {**os.environ, "PYTHONUNBUFFERED": "1", "OMP_NUM_THREADS": "1"}
+    with open(stderr_path, "w") as stderr:
+        proc = subprocess.Popen([sys.executable, "-m", "slotfill", "serve", str(trained_run),
+                                 "--port", str(port)], env=env,
+                                stdout=subprocess.DEVNULL, stderr=stderr)
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            if proc.poll() is not None:
+                pytest.fail(f"server exited with {proc.returncode}:\n{stderr_path.read_text()}")
+            try:
+                health = httpx.get(f"{url}/health", timeout=2)
+                break
+            except httpx.TransportError:
+                if time.monotonic() > deadline:
+                    pytest.fail(f"server not ready in 60 s:\n{stderr_path.read_text()}")
+                time.sleep(0.1)
+        assert health.status_code == 200
+        assert health.json()["model"] == str(trained_run / "best.pt")
+        response = httpx.post(f"{url}/predict", json={"texts": [TEXT, "to Tokyo"]}, timeout=30)
+        assert response.status_code == 200
+        assert response.json() == predictor.predict([TEXT, "to Tokyo"])
+        assert f"serving {trained_run / 'best.pt'} on http://127.0.0.1:{port}" \
+            in stderr_path.read_text()
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
