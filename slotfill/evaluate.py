@@ -72,6 +72,7 @@ class EvalResult:
     checkpoint: Path
     corpus: Path
     split: str
+    versions: dict  # what the checkpoint was written with (slotfill, torch, python)
 
 
 def evaluate_checkpoint(checkpoint_path: Path, data_path: str | None = None,
@@ -86,4 +87,4 @@ def evaluate_checkpoint(checkpoint_path: Path, data_path: str | None = None,
     corpus = read_corpus(path, fmt, splits=(split,))
     model = checkpoint.build_model(device)
     scores = SplitScorer(corpus[split], checkpoint.vocabs, device, batch_size).score(model)
-    return EvalResult(scores, checkpoint.path, corpus.path, split)
+    return EvalResult(scores, checkpoint.path, corpus.path, split, checkpoint.versions)

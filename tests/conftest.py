@@ -20,6 +20,17 @@ def tiny_overrides(epochs: int = 1) -> list[str]:
             "model.embedding_dim=16", "train.threads=1", "train.device=cpu"]
 
 
+def longer_tiny_corpus(root: Path, times: int = 10) -> Path:
+    """The tiny corpus with its training split repeated, so that an epoch lasts long
+    enough for a signal to land in the middle of one."""
+    for split in ("train", "valid", "test"):
+        (root / split).mkdir()
+        for name in ("seq.in", "seq.out", "label"):
+            text = (TINY / split / name).read_text()
+            (root / split / name).write_text(text * (times if split == "train" else 1))
+    return root
+
+
 @pytest.fixture
 def atis_dir() -> Path:
     if not (ATIS / "train" / "seq.in").is_file():

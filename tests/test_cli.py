@@ -201,3 +201,14 @@ def test_compare_runs(trained_run, tmp_path):
     assert parsed[0]["state"] == "finished" and parsed[0]["test"]["f1"] == metrics["test"]["f1"]
     result = invoke("compare", tmp_path)
     assert result.exit_code == 1 and "is not a run directory" in result.stderr
+
+
+def test_commands_needing_an_extra_say_which(trained_run, monkeypatch):
+    import importlib.util
+    real = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec",
+                        lambda name, *a: None if name in ("fastapi", "onnx") else real(name, *a))
+    result = invoke("serve", str(trained_run))
+    assert result.exit_code == 2 and 'pip install "slotfill[serve]"' in result.stderr
+    result = invoke("export", str(trained_run), "--output", "x.onnx")
+    assert result.exit_code == 2 and 'pip install "slotfill[onnx]"' in result.stderr

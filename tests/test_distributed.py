@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 import torch
-from conftest import CONFIGS, TINY
+from conftest import CONFIGS, longer_tiny_corpus
 
 from slotfill.distributed import Dist
 from slotfill.metrics import Counts
@@ -45,13 +45,7 @@ def test_counts_of_shards_add_up_to_the_whole():
 
 @pytest.fixture(scope="module")
 def corpus(tmp_path_factory) -> Path:
-    root = tmp_path_factory.mktemp("corpus")
-    for split in ("train", "valid", "test"):
-        (root / split).mkdir()
-        for name in ("seq.in", "seq.out", "label"):
-            text = (TINY / split / name).read_text()
-            (root / split / name).write_text(text * (10 if split == "train" else 1))
-    return root
+    return longer_tiny_corpus(tmp_path_factory.mktemp("corpus"))
 
 
 def start(*args: str) -> subprocess.Popen:

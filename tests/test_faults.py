@@ -14,7 +14,7 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import CONFIGS, TINY
+from conftest import CONFIGS, TINY, longer_tiny_corpus
 
 from slotfill.errors import RunDirError
 from slotfill.train import resume
@@ -26,15 +26,7 @@ ARGS = [str(CONFIGS / "lstm.yaml"), "train.epochs=3", "train.patience=0",
 
 @pytest.fixture(scope="module")
 def corpus(tmp_path_factory) -> Path:
-    """The tiny corpus with its training split repeated, so an epoch lasts long enough
-    for a signal to land in the middle of one."""
-    root = tmp_path_factory.mktemp("corpus")
-    for split in ("train", "valid", "test"):
-        (root / split).mkdir()
-        for name in ("seq.in", "seq.out", "label"):
-            text = (TINY / split / name).read_text()
-            (root / split / name).write_text(text * (10 if split == "train" else 1))
-    return root
+    return longer_tiny_corpus(tmp_path_factory.mktemp("corpus"))
 
 
 def slotfill(*args: str, **kwargs) -> subprocess.Popen:

@@ -48,8 +48,9 @@ def evaluate(
     if as_json:
         print(text)
         return
-    out.print(f"{result.checkpoint} on {result.corpus} ({result.split}, "
-              f"{result.scores['sentences']} utterances)", markup=False)
+    trained = ", ".join(f"{k} {v}" for k, v in result.versions.items())
+    out.print(f"{result.checkpoint} (written with {trained}) on {result.corpus} "
+              f"({result.split}, {result.scores['sentences']} utterances)", markup=False)
     out.print(report.summary_table({result.split: result.scores}))
     out.print(report.per_slot_table(result.scores))
 

@@ -1,0 +1,49 @@
+"""Smoke tests: each benchmark runs and prints every figure. No speed thresholds here:
+those belong in the benchmarks' own results, measured side by side."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+from conftest import ROOT, TINY
+
+
+def run(script: str, *args: str) -> subprocess.CompletedProcess:
+    result = subprocess.run([sys.executable, str(ROOT / "benchmarks" / script), *args],
+                            capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stdout + result.stderr
+    return result
+
+
+def test_speed_quick(atis_dir, tmp_path):
+    output = tmp_path / "speed.md"
+    result = run("speed.py", "--quick", "--atis", str(atis_dir), "--output", str(output))
+    for figure in ("reference training", "slotfill training", "speed-up",
+                   "CRF epoch / softmax epoch", "torch.mm", "model FLOP/s",
+                   "reference tagging", "Predictor.tag", "Predictor.predict", "latency p50",
+                   "latency p99", "import torch", "slotfill --help", "cold slotfill predict",
+                   "peak RSS"):
+        assert figure in result.stdout, figure
+        assert figure in output.read_text(), figure
+
+
+def test_accuracy_smoke(tmp_path):
+    output = tmp_path / "accuracy.md"
+    run("accuracy.py", "--data", str(TINY), "--configs", "bilstm.yaml", "joint.yaml",
+        "--seeds", "1", "--jobs", "1", "--runs-dir", str(tmp_path / "runs"),
+        "--output", str(output), "--set", "train.epochs=1", "model.hidden_size=8")
+    table = output.read_text()
+    assert "| `configs/bilstm.yaml` |" in table and "| `configs/joint.yaml` |" in table
+    assert "Stack-Propagation" in table
+    assert (tmp_path / "runs" / "bilstm-seed1" / "metrics.json").is_file()
+
+
+def test_serve_load_quick(trained_run, tmp_path):
+    result = run("serve_load.py", "--quick", "--model", str(trained_run),
+                 "--output", str(tmp_path / "serve.md"))
+    for figure in ("requests/s", "p50 latency", "p99 latency", "errors"):
+        assert figure in result.stdout
+    assert "| errors | 0 |" in (tmp_path / "serve.md").read_text()
+
+
