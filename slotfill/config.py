@@ -159,12 +159,6 @@ def all_keys() -> list[str]:
     return [f"{s}.{f.name}" for s, cls in SECTIONS.items() for f in dataclasses.fields(cls)]
 
 
-def describe_keys() -> list[tuple[str, Any, str]]:
-    """(dotted key, default, help) for documentation."""
-    return [(f"{s}.{f.name}", f.default, f.metadata["help"])
-            for s, cls in SECTIONS.items() for f in dataclasses.fields(cls)]
-
-
 # ---------------------------------------------------------------- loading
 
 def load_config(path: str | Path | None, overrides: list[str] = ()) -> Config:

@@ -79,9 +79,9 @@ class Trainer:
             raise ConfigError(f"train.precision={tc.precision} needs a CUDA device",
                               "use train.precision=fp32 on the CPU (oneDNN's recurrent "
                               "kernels have no reduced-precision path on most CPUs)")
-        self.autocast = (torch.autocast(self.device.type, dtype=getattr(torch, {
-            "bf16": "bfloat16", "fp16": "float16"}[tc.precision]))
-            if tc.precision != "fp32" else contextlib.nullcontext())
+        dtype = {"bf16": torch.bfloat16, "fp16": torch.float16}.get(tc.precision)
+        self.autocast = (torch.autocast(self.device.type, dtype=dtype) if dtype
+                         else contextlib.nullcontext())
         # fp16 gradients underflow without loss scaling; bf16 has fp32's range
         self.scaler = torch.amp.GradScaler("cuda") if tc.precision == "fp16" else None
         steps = tc.epochs * len(self._batches(None))

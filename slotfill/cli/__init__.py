@@ -8,10 +8,12 @@ data check), use (predict, export, serve); importing them registers their comman
 the order `slotfill --help` lists them.
 """
 
+from slotfill.cli import (
+    inspect,  # noqa: E402
+    train,  # noqa: E402, I001
+    use,  # noqa: E402
+)
 from slotfill.cli.common import app
-from slotfill.cli import train  # noqa: E402, I001
-from slotfill.cli import inspect  # noqa: E402
-from slotfill.cli import use  # noqa: E402
 
 __all__ = ["app", "inspect", "main", "train", "use"]
 
