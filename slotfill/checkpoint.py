@@ -90,6 +90,10 @@ def load_checkpoint(path: str | Path) -> Checkpoint:
     if not path.is_file():
         raise CheckpointError(f"Checkpoint not found: {path}",
                               "pass a checkpoint file or a run directory with --model")
+    with open(path, "rb") as f:
+        if f.read(4) != b"PK\x03\x04":  # torch.save's zip container
+            raise CheckpointError(f"{path} is not a slotfill checkpoint",
+                                  "expected a best.pt or last.pt written by `slotfill train`")
     try:
         payload = torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as exc:

@@ -26,7 +26,8 @@ class Predictions:
 def predict(model: nn.Module, split: EncodedSplit, vocabs: Vocabs,
             batch_size: int) -> Predictions:
     """Best tags (and intents) per utterance, in the split's order."""
-    model.eval()
+    if model.training:  # (a recursive call: not on every request of a loaded predictor)
+        model.eval()
     tags: list[list[str]] = [[] for _ in range(len(split))]
     intents: list[str] | None = None
     for index in sorted_batches(split.lengths, batch_size):

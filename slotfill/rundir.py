@@ -79,7 +79,11 @@ def summarize_run(path: Path) -> dict:
     config = parse_yaml((path / "config.yaml").read_text(encoding="utf-8")) or {}
     summary: dict = {"run": str(path), "model": config.get("model", {}), "state": "unknown"}
     if (path / "status.json").is_file():
-        summary["state"] = json.loads((path / "status.json").read_text()).get("state")
+        status = json.loads((path / "status.json").read_text())
+        summary["state"] = status.get("state")
+        if summary["state"] == "running" and not _alive(status):
+            summary["state"] = "stopped"  # killed without a chance to say so
+
     if (path / "history.csv").is_file():
         with open(path / "history.csv", newline="") as f:
             rows = list(csv.DictReader(f))
@@ -90,3 +94,20 @@ def summarize_run(path: Path) -> dict:
         summary["best_epoch"] = metrics["best_epoch"]
         summary["dev"], summary["test"] = metrics["dev"], metrics.get("test")
     return summary
+
+
+def _alive(status: dict) -> bool:
+    """Whether the process that wrote a `running` status still runs (on this machine;
+    elsewhere we cannot tell, so assume it does)."""
+    import os
+    import socket
+
+    if status.get("host") != socket.gethostname() or "pid" not in status:
+        return True
+    try:
+        os.kill(status["pid"], 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True

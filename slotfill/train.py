@@ -12,7 +12,9 @@ from __future__ import annotations
 
 import contextlib
 import json
+import os
 import signal
+import socket
 import threading
 import time
 from collections.abc import Callable
@@ -258,7 +260,8 @@ class _Run:
 
 
 def write_status(run_dir: Path, state: str, reason: str = "") -> None:
-    payload = {"state": state, "reason": reason,
+    payload = {"state": state, "reason": reason, "pid": os.getpid(),
+               "host": socket.gethostname(),
                "updated": datetime.now(timezone.utc).isoformat(timespec="seconds")}
     atomic_write(run_dir / "status.json",
                  lambda f: f.write((json.dumps(payload, indent=2) + "\n").encode()))

@@ -6,6 +6,7 @@ from __future__ import annotations
 import subprocess
 import sys
 
+import pytest
 from conftest import ROOT, TINY
 
 
@@ -40,6 +41,7 @@ def test_accuracy_smoke(tmp_path):
 
 
 def test_serve_load_quick(trained_run, tmp_path):
+    pytest.importorskip("fastapi")
     result = run("serve_load.py", "--quick", "--model", str(trained_run),
                  "--output", str(tmp_path / "serve.md"))
     for figure in ("requests/s", "p50 latency", "p99 latency", "errors"):

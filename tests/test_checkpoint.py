@@ -30,8 +30,13 @@ def test_missing_truncated_and_foreign_files(trained_run, tmp_path):
     with pytest.raises(CheckpointError, match="truncated or corrupted"):
         load_checkpoint(tmp_path / "cut.pt")
     (tmp_path / "text.pt").write_text("hello")
-    with pytest.raises(CheckpointError, match="truncated or corrupted"):
+    with pytest.raises(CheckpointError, match="not a slotfill checkpoint"):
         load_checkpoint(tmp_path / "text.pt")
+    corrupted = bytearray(data)
+    corrupted[len(data) // 2: len(data) // 2 + 64] = bytes(64)  # zeros in the middle
+    (tmp_path / "flipped.pt").write_bytes(bytes(corrupted))
+    with pytest.raises(CheckpointError, match="truncated or corrupted"):
+        load_checkpoint(tmp_path / "flipped.pt")
     torch.save({"weights": torch.zeros(2)}, tmp_path / "foreign.pt")
     with pytest.raises(CheckpointError, match="not a slotfill checkpoint"):
         load_checkpoint(tmp_path / "foreign.pt")

@@ -176,3 +176,20 @@ def test_cli_exports_a_trained_run(trained_run, tmp_path):
     tags, _ = run_onnx(ort.InferenceSession(str(output)), split)
     expected = predict(ckpt.build_model(), split, ckpt.vocabs, batch_size=4)
     assert [ckpt.vocabs.tags.decode(t) for t in tags] == expected.tags
+
+
+def test_trained_model_agrees_on_the_bundled_test_split(trained_run, tmp_path):
+    """The README's promise: exported tags equal PyTorch's on the bundled corpus's test
+    split (500 utterances), in padded batches of mixed lengths."""
+    ckpt = load_checkpoint(trained_run / "best.pt")
+    output = tmp_path / "model.onnx"
+    export_onnx(trained_run / "best.pt", output)
+    session = ort.InferenceSession(str(output), providers=["CPUExecutionProvider"])
+    test = read_corpus("bundled", splits=("test",))["test"]
+    assert len(test) == 500
+    expected = predict(ckpt.build_model(), encode_split(test, ckpt.vocabs), ckpt.vocabs, 256)
+    tags = []
+    for start in range(0, len(test), 64):
+        ids, _ = run_onnx(session, encode_split(test[start:start + 64], ckpt.vocabs))
+        tags += [ckpt.vocabs.tags.decode(row) for row in ids]
+    assert tags == expected.tags

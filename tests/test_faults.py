@@ -17,6 +17,7 @@ import pytest
 from conftest import CONFIGS, TINY, longer_tiny_corpus
 
 from slotfill.errors import RunDirError
+from slotfill.rundir import summarize_run
 from slotfill.train import resume
 
 ARGS = [str(CONFIGS / "lstm.yaml"), "train.epochs=3", "train.patience=0",
@@ -79,6 +80,7 @@ def test_sigkill_mid_training_then_resume_gives_identical_results(corpus, refere
     proc.send_signal(signal.SIGKILL)
     proc.wait()
     assert json.loads((run_dir / "status.json").read_text())["state"] == "running"
+    assert summarize_run(run_dir)["state"] == "stopped"  # the writer is gone
     assert not (run_dir / "metrics.json").exists()
     result = run("train", "--resume", str(run_dir))
     assert result.returncode == 0, result.stderr

@@ -102,8 +102,9 @@ def data_check(
             out.print(f"[yellow]warning:[/] {escape_markup(warning)}")
         for error in result.errors:
             out.print(f"[red]error:[/] {escape_markup(error)}")
-        verdict = (f"[red]{len(result.errors)} errors[/]: training refuses this corpus"
-                   if result.errors else "[green]no errors[/]")
-        out.print(f"{verdict}; {len(result.warnings)} warnings")
+        plural = lambda n, word: f"{n} {word}" + ("" if n == 1 else "s")  # noqa: E731
+        verdict = (f"[red]{plural(len(result.errors), 'error')}[/]: training refuses this "
+                   "corpus" if result.errors else "[green]no errors[/]")
+        out.print(f"{verdict}; {plural(len(result.warnings), 'warning')}")
     if result.errors:
         raise typer.Exit(1)

@@ -59,6 +59,7 @@ def train(
     rank = int(os.environ.get("RANK", "0"))
     out.quiet = err.quiet = rank != 0  # under torchrun, rank 0 speaks for all
     display = TrainDisplay()
+    cfg = name = None
     if resume is None:
         config_path, overrides = split_train_args(args or [])
         cfg = load_config(config_path, overrides)
@@ -70,20 +71,8 @@ def train(
     from slotfill import train as training
 
     if nproc > 1:  # validate here, then let torchrun start the workers
-        if "WORLD_SIZE" in os.environ:
-            raise UsageError("--nproc inside torchrun", "torchrun already started the "
-                             "workers; drop --nproc")
-        argv = ["train", "--resume", str(resume)]
-        if resume is None:
-            training.prepare(cfg)
-            if dry_run:
-                out.print("dry run: config and corpus are valid; nothing was trained")
-                return
-            run_dir = create_run_dir(name, output, force)
-            argv = ["train", *(args or []), "--output", str(run_dir)]
-        from slotfill.distributed import launch
-        raise typer.Exit(launch(nproc, argv))
-
+        raise typer.Exit(_launch_workers(nproc, args or [], resume, cfg, name, output, force,
+                                         dry_run))
     try:
         if resume is not None:
             run_dir = resume
@@ -92,12 +81,7 @@ def train(
         else:
             prepared = training.prepare(cfg)
             if dry_run:
-                from slotfill.models import build_model
-                model = build_model(cfg.model, prepared.vocabs)
-                display.start({**prepared.summary(), "device": cfg.train.device,
-                               "parameters": sum(p.numel() for p in model.parameters())},
-                              header=False)
-                out.print("dry run: config and corpus are valid; nothing was trained")
+                _show_dry_run(cfg, prepared, display)
                 return
             dist = _join_workers(cfg)
             run_dir = _shared_run_dir(dist, lambda: create_run_dir(name, output, force))
@@ -122,6 +106,35 @@ def train(
     out.print(report.summary_table(
         columns, title=f"best.pt: epoch {result.best_epoch} of {len(result.history)}"))
     print(run_dir)
+
+
+def _launch_workers(nproc: int, args: list[str], resume: Path | None, cfg, name: str | None,
+                    output: Path | None, force: bool, dry_run: bool) -> int:
+    """Check the config and corpus, create the run directory, then run `slotfill train`
+    in nproc processes through torchrun; returns their exit code."""
+    from slotfill import train as training
+    from slotfill.distributed import launch
+    from slotfill.rundir import create_run_dir
+
+    if "WORLD_SIZE" in os.environ:
+        raise UsageError("--nproc inside torchrun", "torchrun already started the workers; "
+                         "drop --nproc")
+    if resume is not None:
+        return launch(nproc, ["train", "--resume", str(resume)])
+    training.prepare(cfg)
+    if dry_run:
+        out.print("dry run: config and corpus are valid; nothing was trained")
+        return 0
+    run_dir = create_run_dir(name, output, force)
+    return launch(nproc, ["train", *args, "--output", str(run_dir)])
+
+
+def _show_dry_run(cfg, prepared, display) -> None:
+    from slotfill.models import build_model
+    model = build_model(cfg.model, prepared.vocabs)
+    display.start({**prepared.summary(), "device": cfg.train.device,
+                   "parameters": sum(p.numel() for p in model.parameters())}, header=False)
+    out.print("dry run: config and corpus are valid; nothing was trained")
 
 
 def _join_workers(cfg):
