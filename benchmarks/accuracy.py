@@ -7,19 +7,22 @@ Each (config, seed) trains through slotfill's public API (`slotfill.train.train`
 dev-based early stopping and checkpoint selection, then its best.pt is scored on test.
 The table gives mean +- standard deviation over seeds of test slot F1, intent accuracy,
 overall accuracy (every slot and the intent right) and sentence accuracy (every slot
-right), epochs and minutes per run, next to published results. Runs go to --runs-dir
-(kept, so `slotfill compare` can show them); the table to --output.
+right), epochs and minutes of training and dev evaluation per run, next to published
+results. Runs go to --runs-dir (kept, so `slotfill compare` can show them; a finished run
+found there is reused, so an interrupted benchmark continues); the table to --output.
 """
 
 from __future__ import annotations
 
 import argparse
+import csv
+import json
 import os
 import shlex
+import shutil
 import statistics
 import sys
 import tempfile
-import time
 from concurrent.futures import ProcessPoolExecutor
 from datetime import date
 from multiprocessing import get_context
@@ -58,19 +61,25 @@ PUBLISHED = [  # ATIS test slot F1 (and intent / overall accuracy where reported
 
 
 def run_one(config: str, seed: int, data: str, runs_dir: str, overrides: list[str]) -> dict:
-    """Train one (config, seed) in this worker process; returns its scores."""
+    """Train one (config, seed) in this worker process, or reuse its finished run in
+    runs_dir (so an interrupted benchmark continues); returns its scores."""
     from slotfill.config import load_config
-    from slotfill.train import train
+    from slotfill.train import read_status, train
 
-    cfg = load_config(ROOT / "configs" / config, [f"data.path={data}", f"train.seed={seed}",
-                                                   "train.threads=1", *overrides])
     run_dir = Path(runs_dir) / f"{Path(config).stem}-seed{seed}"
-    run_dir.mkdir(parents=True, exist_ok=False)
-    started = time.perf_counter()
-    result = train(cfg, run_dir)
-    return {"config": config, "seed": seed, "run": str(run_dir), "test": result.test,
-            "best_epoch": result.best_epoch, "epochs": len(result.history),
-            "minutes": (time.perf_counter() - started) / 60}
+    if read_status(run_dir).get("state") != "finished":
+        cfg = load_config(ROOT / "configs" / config, [
+            f"data.path={data}", f"train.seed={seed}", "train.threads=1", *overrides])
+        if run_dir.exists():
+            shutil.rmtree(run_dir)
+        run_dir.mkdir(parents=True)
+        train(cfg, run_dir)
+    metrics = json.loads((run_dir / "metrics.json").read_text())
+    with open(run_dir / "history.csv", newline="") as f:
+        seconds = sum(float(row["seconds"]) for row in csv.DictReader(f))
+    return {"config": config, "seed": seed, "run": str(run_dir), "test": metrics["test"],
+            "best_epoch": metrics["best_epoch"], "epochs": metrics["epochs"],
+            "minutes": seconds / 60}
 
 
 def summarise(values: list[float]) -> str:
@@ -97,7 +106,6 @@ def main() -> None:
     command = "python benchmarks/accuracy.py " + " ".join(shlex.quote(a) for a in sys.argv[1:])
     jobs = [(config, seed) for config, _, _ in rows for seed in range(1, args.seeds + 1)]
     print(f"{len(jobs)} runs, {args.jobs} at a time, into {runs_dir}", flush=True)
-    started = time.perf_counter()
     results: dict[str, list[dict]] = {config: [] for config, _, _ in rows}
     with ProcessPoolExecutor(args.jobs, mp_context=get_context("spawn")) as pool:
         futures = [pool.submit(run_one, config, seed, str(args.data), str(runs_dir), args.set)
@@ -109,11 +117,10 @@ def main() -> None:
             print(f"{result['config']:18s} seed {result['seed']}: test F1 "
                   f"{100 * test['f1']:.2f}, epoch {result['best_epoch']}/{result['epochs']}, "
                   f"{result['minutes']:.1f} min", flush=True)
-    hours = (time.perf_counter() - started) / 3600
-    write_table(args, rows, results, command, runs_dir, hours)
+    write_table(args, rows, results, command, runs_dir)
 
 
-def write_table(args, rows, results, command: str, runs_dir: Path, hours: float) -> None:
+def write_table(args, rows, results, command: str, runs_dir: Path) -> None:
     import torch
 
     from benchmarks.machine import describe
@@ -125,7 +132,7 @@ def write_table(args, rows, results, command: str, runs_dir: Path, hours: float)
     lines = [
         "# Accuracy benchmark", "",
         f"- command: `{command}`",
-        f"- date: {date.today().isoformat()}; {hours:.1f} hours for all runs",
+        f"- date: {date.today().isoformat()}",
         f"- corpus: `{args.data}`; {args.seeds} seeds per config (train.seed=1..{args.seeds}),"
         " best checkpoint and early stopping on dev only, scores on test",
         f"- machine: {describe()}; torch {torch.__version__}; {args.jobs} runs in parallel "
@@ -133,7 +140,7 @@ def write_table(args, rows, results, command: str, runs_dir: Path, hours: float)
         f"- runs: `{runs_dir}` (`slotfill compare` puts them side by side)",
         "", "Test scores in percent, mean ± standard deviation over seeds.", "",
         "| config | tagger | slot F1 | target | intent acc. | overall acc. | sentence acc. "
-        "| best epoch / epochs | minutes per run |",
+        "| best epoch / epochs | minutes per run (training + dev) |",
         "|---|---|---:|---:|---:|---:|---:|---:|---:|"]
     for config, label, target in rows:
         runs = results[config]
