@@ -13,6 +13,7 @@ from slotfill.batching import EncodedSplit, encode_split, make_batch, sorted_bat
 from slotfill.checkpoint import load_checkpoint
 from slotfill.corpus import Example, read_corpus
 from slotfill.metrics import Counts
+from slotfill.runtime import threads_for_batch
 from slotfill.vocab import Vocabs
 
 
@@ -32,7 +33,8 @@ def predict(model: nn.Module, split: EncodedSplit, vocabs: Vocabs,
     intents: list[str] | None = None
     for index in sorted_batches(split.lengths, batch_size):
         batch = make_batch(split, index)
-        tag_ids, intent_ids = model.decode(batch)  # (B, T), (B,) or None
+        with threads_for_batch(batch.words.numel(), batch.words.device):
+            tag_ids, intent_ids = model.decode(batch)  # (B, T), (B,) or None
         rows = index.tolist()
         for row, i, n in zip(tag_ids.cpu().tolist(), rows, batch.lengths.tolist()):
             tags[i] = vocabs.tags.decode(row[:n])

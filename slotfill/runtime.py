@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import random
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 import torch
 
@@ -21,6 +23,25 @@ def resolve_device(name: str) -> torch.device:
 
 def configure_threads(threads: int) -> None:
     if threads > 0:
+        torch.set_num_threads(threads)
+
+
+# Below this many tokens in a batch, splitting each step's matrix products over several
+# CPU threads costs more in wake-ups than it saves (benchmarks/speed.py, latency).
+SMALL_BATCH_TOKENS = 32
+
+
+@contextmanager
+def threads_for_batch(tokens: int, device: torch.device) -> Iterator[None]:
+    """One intra-op thread while a small CPU batch runs, then the previous count again."""
+    threads = torch.get_num_threads()
+    if device.type != "cpu" or threads == 1 or tokens >= SMALL_BATCH_TOKENS:
+        yield
+        return
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
         torch.set_num_threads(threads)
 
 

@@ -1,9 +1,12 @@
 from __future__ import annotations
 
+import pytest
+import torch
 from hypothesis import given
 from hypothesis import strategies as st
 
 from slotfill.predict import Predictor, tokenize
+from slotfill.runtime import SMALL_BATCH_TOKENS, threads_for_batch
 
 KNOWN = {"st.", "i'd", "o'clock", "louis", "fly", "to"}
 
@@ -58,3 +61,19 @@ def test_predictor_reports_slots_in_original_casing(trained_run):
     assert results[1] == {"text": "", "tokens": [], "tags": [], "slots": []}
     assert results[2]["tokens"] == []
     assert len(results[3]["tags"]) == 300
+
+
+def test_small_cpu_batches_run_on_one_thread_and_restore_the_count():
+    before = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        with threads_for_batch(SMALL_BATCH_TOKENS - 1, torch.device("cpu")):
+            assert torch.get_num_threads() == 1
+        assert torch.get_num_threads() == 2
+        with pytest.raises(RuntimeError), threads_for_batch(1, torch.device("cpu")):
+            raise RuntimeError
+        assert torch.get_num_threads() == 2
+        with threads_for_batch(SMALL_BATCH_TOKENS, torch.device("cpu")):
+            assert torch.get_num_threads() == 2
+    finally:
+        torch.set_num_threads(before)
