@@ -18,7 +18,6 @@ import argparse
 import csv
 import json
 import os
-import shlex
 import shutil
 import statistics
 import sys
@@ -30,6 +29,9 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+
+from benchmarks.machine import command_line, describe  # noqa: E402
+
 DEFAULT_ATIS = Path(os.environ.get("SLOTFILL_ATIS_DIR", ROOT.parent / "shared/datasets/atis"))
 
 # (config file, row label, target slot F1 from the accuracy issue, or None); a target
@@ -104,7 +106,7 @@ def main() -> None:
     args = parser.parse_args()
     rows = [r for r in ROWS if not args.configs or r[0] in args.configs]
     runs_dir = args.runs_dir or Path(tempfile.mkdtemp(prefix="slotfill-accuracy-"))
-    command = "python benchmarks/accuracy.py " + " ".join(shlex.quote(a) for a in sys.argv[1:])
+    command = command_line()
     jobs = [(config, seed) for config, _, _ in rows for seed in range(1, args.seeds + 1)]
     print(f"{len(jobs)} runs, {args.jobs} at a time, into {runs_dir}", flush=True)
     results: dict[str, list[dict]] = {config: [] for config, _, _ in rows}
@@ -124,7 +126,6 @@ def main() -> None:
 def write_table(args, rows, results, command: str, runs_dir: Path) -> None:
     import torch
 
-    from benchmarks.machine import describe
 
     def column(runs: list[dict], key: str) -> str:
         values = [100 * r["test"][key] for r in runs if key in r["test"]]

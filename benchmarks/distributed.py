@@ -16,7 +16,6 @@ import argparse
 import csv
 import json
 import os
-import shlex
 import subprocess
 import sys
 import tempfile
@@ -26,6 +25,9 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+
+from benchmarks.machine import command_line, describe  # noqa: E402
+
 DEFAULT_ATIS = Path(os.environ.get("SLOTFILL_ATIS_DIR", ROOT.parent / "shared/datasets/atis"))
 
 
@@ -63,11 +65,9 @@ def main() -> None:
             print(f"{nproc} process(es): {result['epoch_seconds']:.2f} s per epoch "
                   f"(training + dev), {result['wall']:.0f} s wall, test F1 "
                   f"{100 * result['test_f1']:.2f}", flush=True)
-    command = "python benchmarks/distributed.py " + " ".join(shlex.quote(a)
-                                                            for a in sys.argv[1:])
+    command = command_line()
     import torch
 
-    from benchmarks.machine import describe
     lines = ["# Distributed training benchmark", "",
              f"- command: `{command}`", f"- date: {date.today().isoformat()}",
              f"- machine: {describe()}; torch {torch.__version__}, gloo backend on CPU",

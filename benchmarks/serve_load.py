@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import shlex
 import signal
 import socket
 import statistics
@@ -32,6 +31,7 @@ import httpx
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from benchmarks.machine import command_line, describe  # noqa: E402
 from slotfill.config import parse_yaml  # noqa: E402
 from slotfill.corpus import read_corpus  # noqa: E402
 from slotfill.errors import SlotfillError  # noqa: E402
@@ -113,7 +113,6 @@ def describe_model(model: Path) -> str:
 
 
 def write_results(path: Path, command: str, model: Path, rows: list[tuple[str, str]]) -> None:
-    from benchmarks.machine import describe
     lines = [
         "# Serve load test", "",
         f"- command: `{command}`",
@@ -141,7 +140,7 @@ def main() -> None:
     requests = 200 if args.quick else args.requests
     if requests < 1 or args.concurrency < 1:
         parser.error("--requests and --concurrency must be at least 1")
-    command = "python benchmarks/serve_load.py " + " ".join(map(shlex.quote, sys.argv[1:]))
+    command = command_line()
 
     try:
         model = resolve_model(args.model)

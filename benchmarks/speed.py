@@ -17,7 +17,6 @@ import argparse
 import dataclasses
 import os
 import random
-import shlex
 import statistics
 import subprocess
 import sys
@@ -33,6 +32,7 @@ from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from benchmarks.machine import command_line, describe  # noqa: E402
 from slotfill.config import load_config  # noqa: E402
 from slotfill.corpus import read_corpus  # noqa: E402
 from slotfill.evaluate import SplitScorer  # noqa: E402
@@ -184,7 +184,7 @@ def main() -> None:
         args.repeats = 1 if args.quick else 5
     if args.seeds is None:
         args.seeds = 0 if args.quick else 3
-    command = "python benchmarks/speed.py " + " ".join(shlex.quote(a) for a in sys.argv[1:])
+    command = command_line()
     rows: list[tuple[str, str, str, str]] = []  # figure, value, target, met
 
     def row(figure: str, value: str, target: str = "", met: bool | None = None) -> None:
@@ -321,7 +321,6 @@ def main() -> None:
 
 
 def write_results(path: Path, command: str, rows, flops_token: float) -> None:
-    from benchmarks.machine import describe
     lines = [
         "# Speed benchmark", "",
         f"- command: `{command}`",
