@@ -126,7 +126,6 @@ def main() -> None:
 def write_table(args, rows, results, command: str, runs_dir: Path) -> None:
     import torch
 
-
     def column(runs: list[dict], key: str) -> str:
         values = [100 * r["test"][key] for r in runs if key in r["test"]]
         return summarise(values)
