@@ -137,15 +137,22 @@ def data_tables(result: Any) -> list[Table]:
 
 
 def compare_table(runs: list[dict]) -> Table:
-    """Runs side by side (finished or not); scores in percent."""
-    table = Table(caption="test: slot F1, intent accuracy, overall accuracy, sentence "
-                          "accuracy", caption_justify="left")
-    for name in ("run", "tagger", "best/ep", "dev F1", "F1", "intent", "overall", "sent"):
+    """Runs side by side (finished or not); scores in percent. The intent columns appear
+    when some run predicts intents."""
+    intents = any("intent_accuracy" in (run.get("test") or {}) for run in runs)
+    test_keys = ["f1", *(["intent_accuracy", "overall_accuracy"] if intents else []),
+                 "sentence_accuracy"]
+    headers = {"f1": "F1", "intent_accuracy": "intent", "overall_accuracy": "overall",
+               "sentence_accuracy": "sent"}
+    table = Table(caption="test: " + ", ".join(
+        k.replace("_", " ").replace("f1", "slot F1") for k in test_keys),
+        caption_justify="left")
+    for name in ("run", "tagger", "best/ep", "dev F1", *(headers[k] for k in test_keys)):
         text = name in ("run", "tagger")
         table.add_column(name, justify="left" if text else "right",
                          overflow="fold" if text else "ellipsis", no_wrap=not text)
     for run in runs:
-        m, test = run["model"], run.get("test") or {}
+        m, dev, test = run["model"], run.get("dev") or {}, run.get("test") or {}
         tagger = "+".join(filter(None, [
             ("bi" if m.get("bidirectional") else "") + str(m.get("type", "?")),
             f"{m['num_layers']}layers" if m.get("num_layers", 1) > 1 else "",
@@ -156,9 +163,7 @@ def compare_table(runs: list[dict]) -> Table:
         name = Path(run["run"]).name
         if run["state"] != "finished":
             name += f" ({run['state']})"
-        cell = lambda scores, key: pct(scores[key]) if key in scores else ""  # noqa: E731
         table.add_row(name, tagger, f"{run.get('best_epoch', '')}/{run.get('epochs', '')}",
-                      cell(run.get("dev") or {}, "f1"), cell(test, "f1"),
-                      cell(test, "intent_accuracy"), cell(test, "overall_accuracy"),
-                      cell(test, "sentence_accuracy"))
+                      pct(dev["f1"]) if "f1" in dev else "",
+                      *(pct(test[k]) if k in test else "" for k in test_keys))
     return table

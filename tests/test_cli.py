@@ -197,6 +197,7 @@ def test_compare_runs(trained_run, tmp_path):
     result = invoke("compare", trained_run, trained_run)
     assert result.exit_code == 0, result.output
     assert f"{100 * metrics['test']['f1']:.2f}" in result.stdout
+    assert "overall" not in result.stdout  # intent columns only for intent models
     parsed = json.loads(invoke("compare", "--json", trained_run).stdout)
     assert parsed[0]["state"] == "finished" and parsed[0]["test"]["f1"] == metrics["test"]["f1"]
     result = invoke("compare", tmp_path)
