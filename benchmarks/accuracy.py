@@ -15,8 +15,6 @@ found there is reused, so an interrupted benchmark continues); the table to --ou
 from __future__ import annotations
 
 import argparse
-import csv
-import json
 import os
 import shutil
 import statistics
@@ -67,7 +65,8 @@ def run_one(config: str, seed: int, data: str, runs_dir: str, overrides: list[st
     """Train one (config, seed) in this worker process, or reuse its finished run in
     runs_dir (so an interrupted benchmark continues); returns its scores."""
     from slotfill.config import load_config
-    from slotfill.train import read_status, train
+    from slotfill.rundir import read_status, summarize_run
+    from slotfill.train import train
 
     run_dir = Path(runs_dir) / f"{Path(config).stem}-seed{seed}"
     if read_status(run_dir).get("state") != "finished":
@@ -77,12 +76,10 @@ def run_one(config: str, seed: int, data: str, runs_dir: str, overrides: list[st
             shutil.rmtree(run_dir)
         run_dir.mkdir(parents=True)
         train(cfg, run_dir)
-    metrics = json.loads((run_dir / "metrics.json").read_text())
-    with open(run_dir / "history.csv", newline="") as f:
-        seconds = sum(float(row["seconds"]) for row in csv.DictReader(f))
-    return {"config": config, "seed": seed, "run": str(run_dir), "test": metrics["test"],
-            "best_epoch": metrics["best_epoch"], "epochs": metrics["epochs"],
-            "minutes": seconds / 60}
+    run = summarize_run(run_dir)
+    return {"config": config, "seed": seed, "run": str(run_dir), "test": run["test"],
+            "best_epoch": run["best_epoch"], "epochs": run["epochs"],
+            "minutes": run["seconds"] / 60}
 
 
 def summarise(values: list[float]) -> str:

@@ -13,8 +13,6 @@ epochs make N times fewer, larger steps: the F1 columns show what that costs.
 from __future__ import annotations
 
 import argparse
-import csv
-import json
 import os
 import subprocess
 import sys
@@ -27,6 +25,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from benchmarks.machine import command_line, describe  # noqa: E402
+from slotfill.rundir import summarize_run  # noqa: E402
 
 DEFAULT_ATIS = Path(os.environ.get("SLOTFILL_ATIS_DIR", ROOT.parent / "shared/datasets/atis"))
 
@@ -40,11 +39,9 @@ def train(data: Path, nproc: int, epochs: int, run_dir: Path) -> dict:
     started = time.perf_counter()
     subprocess.run(command, check=True, stdout=subprocess.DEVNULL)
     wall = time.perf_counter() - started
-    metrics = json.loads((run_dir / "metrics.json").read_text())
-    with open(run_dir / "history.csv", newline="") as f:
-        seconds = sum(float(row["seconds"]) for row in csv.DictReader(f))
-    return {"nproc": nproc, "wall": wall, "epoch_seconds": seconds / epochs,
-            "dev_f1": metrics["dev"]["f1"], "test_f1": metrics["test"]["f1"]}
+    run = summarize_run(run_dir)
+    return {"nproc": nproc, "wall": wall, "epoch_seconds": run["seconds"] / run["epochs"],
+            "dev_f1": run["dev"]["f1"], "test_f1": run["test"]["f1"]}
 
 
 def main() -> None:

@@ -90,10 +90,11 @@ def load_checkpoint(path: str | Path) -> Checkpoint:
     if not path.is_file():
         raise CheckpointError(f"Checkpoint not found: {path}",
                               "pass a checkpoint file or a run directory with --model")
+    not_ours = CheckpointError(f"{path} is not a slotfill checkpoint",
+                               "expected a best.pt or last.pt written by `slotfill train`")
     with open(path, "rb") as f:
         if f.read(4) != b"PK\x03\x04":  # torch.save's zip container
-            raise CheckpointError(f"{path} is not a slotfill checkpoint",
-                                  "expected a best.pt or last.pt written by `slotfill train`")
+            raise not_ours
     try:
         payload = torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as exc:
@@ -107,8 +108,7 @@ def load_checkpoint(path: str | Path) -> Checkpoint:
         raise CheckpointError(f"Cannot read checkpoint {path}: the file is truncated or "
                               "corrupted", f"{type(exc).__name__}: {str(exc)[:300]}") from None
     if not isinstance(payload, dict) or payload.get("format") != FORMAT:
-        raise CheckpointError(f"{path} is not a slotfill checkpoint",
-                              "expected a best.pt or last.pt written by `slotfill train`")
+        raise not_ours
     version = payload.get("format_version")
     if not isinstance(version, int) or version > FORMAT_VERSION:
         raise CheckpointError(

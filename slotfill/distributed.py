@@ -73,10 +73,8 @@ class Dist:
     def sum_counts(self, counts: Counts) -> Counts:
         if not self.enabled:
             return counts
-        gathered: list[Any] = [None] * self.world_size
-        dist.all_gather_object(gathered, counts)
         total = Counts()
-        for part in gathered:
+        for part in self.gather(counts):
             total = total.merge(part)
         return total
 
@@ -114,10 +112,6 @@ class Dist:
     def barrier(self) -> None:
         if self.enabled:
             dist.barrier()
-
-    def close(self) -> None:
-        if self.enabled and dist.is_initialized():
-            dist.destroy_process_group()
 
 
 def launch(nproc: int, argv: list[str]) -> int:

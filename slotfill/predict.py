@@ -77,10 +77,13 @@ class Predictor:
         self.known = frozenset(ckpt.vocabs.words.itos[2:])  # minus <pad>, <unk>
         self.predicts_intents = ckpt.config.model.intent
 
-    def predict(self, texts: Sequence[str]) -> list[dict]:
+    def predict(self, texts: Sequence[str],
+                tokenized: Sequence[list[Token]] | None = None) -> list[dict]:
         """One result per text: {text, tokens, tags, slots: [{slot, value, start, end}]},
-        plus `intent` when the model predicts intents."""
-        tokenized = [tokenize(text, self.known) for text in texts]
+        plus `intent` when the model predicts intents. `tokenized`: the texts already
+        split by `tokenize(text, self.known)`, when the caller has them."""
+        if tokenized is None:
+            tokenized = [tokenize(text, self.known) for text in texts]
         predicted = self.tag([tuple(t.norm for t in tokens) for tokens in tokenized])
         results = [_result(text, tokens, tags)
                    for text, tokens, tags in zip(texts, tokenized, predicted.tags)]

@@ -65,6 +65,16 @@ def resolve_model(arg: str | Path | None) -> Path:
     return path
 
 
+def read_status(run_dir: Path) -> dict:
+    """status.json of a run ({} when missing or unreadable); train.write_status writes it."""
+    import json
+
+    try:
+        return json.loads((Path(run_dir) / "status.json").read_text())
+    except (OSError, ValueError):
+        return {}
+
+
 def summarize_run(path: Path) -> dict:
     """What `slotfill compare` shows of one run directory (any stage of a run)."""
     import csv
@@ -77,12 +87,11 @@ def summarize_run(path: Path) -> dict:
         raise RunDirError(f"{path} is not a run directory", "expected a directory written "
                           "by `slotfill train` (with config.yaml)")
     config = parse_yaml((path / "config.yaml").read_text(encoding="utf-8")) or {}
-    summary: dict = {"run": str(path), "model": config.get("model", {}), "state": "unknown"}
-    if (path / "status.json").is_file():
-        status = json.loads((path / "status.json").read_text())
-        summary["state"] = status.get("state")
-        if summary["state"] == "running" and not _alive(status):
-            summary["state"] = "stopped"  # killed without a chance to say so
+    status = read_status(path)
+    summary: dict = {"run": str(path), "model": config.get("model", {}),
+                     "state": status.get("state", "unknown")}
+    if summary["state"] == "running" and not _alive(status):
+        summary["state"] = "stopped"  # killed without a chance to say so
 
     if (path / "history.csv").is_file():
         with open(path / "history.csv", newline="") as f:

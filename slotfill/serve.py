@@ -24,7 +24,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.requests import ClientDisconnect
 
 from slotfill.errors import SlotfillError
-from slotfill.predict import Predictor, tokenize
+from slotfill.predict import Predictor, Token, tokenize
 
 
 @dataclass(frozen=True)
@@ -118,16 +118,20 @@ def _json_type(value) -> str:
             "a number", float: "a number", type(None): "null"}.get(type(value), "a value")
 
 
-def check_limits(texts: list[str], single: bool, predictor: Predictor, limits: Limits) -> None:
+def check_limits(texts: list[str], single: bool, predictor: Predictor,
+                 limits: Limits) -> list[list[Token]]:
+    """The texts' tokens, once they are within the limits."""
     if len(texts) > limits.max_utterances:
         raise ApiError(422, f"too many utterances: {len(texts)}; the limit is "
                             f"{limits.max_utterances} per request")
-    for i, text in enumerate(texts):
-        n = len(tokenize(text, predictor.known))
+    tokenized = [tokenize(text, predictor.known) for text in texts]
+    for i, tokens in enumerate(tokenized):
+        n = len(tokens)
         if n > limits.max_tokens:
             which = "\"text\"" if single else f"utterance {i} of \"texts\""
             raise ApiError(422, f"{which} has {n} tokens; the limit is "
                                 f"{limits.max_tokens} tokens per utterance")
+    return tokenized
 
 
 def create_app(predictor: Predictor, limits: Limits, model_name: str | None = None) -> FastAPI:
@@ -139,9 +143,9 @@ def create_app(predictor: Predictor, limits: Limits, model_name: str | None = No
               "labels": labels(predictor), "limits": asdict(limits)}
 
     def checked_predict(texts: list[str], single: bool) -> list[dict]:
-        check_limits(texts, single, predictor, limits)  # tokenising 1 MB is not free
+        tokenized = check_limits(texts, single, predictor, limits)  # outside the lock
         with lock:
-            return predictor.predict(texts) if texts else []
+            return predictor.predict(texts, tokenized) if texts else []
 
     @app.exception_handler(ApiError)
     async def api_error(request: Request, exc: ApiError) -> JSONResponse:

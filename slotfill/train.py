@@ -30,6 +30,7 @@ from slotfill.datacheck import soft_problems
 from slotfill.distributed import Dist
 from slotfill.errors import DataError, RunDirError
 from slotfill.evaluate import SplitScorer
+from slotfill.rundir import read_status
 from slotfill.runtime import resolve_device
 from slotfill.trainer import Prepared, StopRequested, Trainer
 from slotfill.vocab import Vocabs
@@ -55,7 +56,6 @@ class TrainResult:
     history: list[EpochRecord]
     dev: dict  # scores of best.pt on dev
     test: dict | None  # scores of best.pt on test, when the corpus has a test split
-    stopped_early: bool
 
 
 class TrainingInterrupted(Exception):
@@ -231,8 +231,7 @@ class _Run:
                                           tc.eval_batch_size).score(best)
             write_metrics(run_dir, best_epoch, len(history), dev_scores, test_scores)
         dist.barrier()
-        return TrainResult(run_dir, best_epoch, history, dev_scores, test_scores,
-                           stopped_early=len(history) < tc.epochs)
+        return TrainResult(run_dir, best_epoch, history, dev_scores, test_scores)
 
     @contextlib.contextmanager
     def _signals(self):
@@ -265,13 +264,6 @@ def write_status(run_dir: Path, state: str, reason: str = "") -> None:
                "updated": datetime.now(timezone.utc).isoformat(timespec="seconds")}
     atomic_write(run_dir / "status.json",
                  lambda f: f.write((json.dumps(payload, indent=2) + "\n").encode()))
-
-
-def read_status(run_dir: Path) -> dict:
-    try:
-        return json.loads((Path(run_dir) / "status.json").read_text())
-    except (OSError, ValueError):
-        return {}
 
 
 def write_metrics(run_dir: Path, best_epoch: int, epochs: int, dev: dict,

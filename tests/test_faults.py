@@ -112,7 +112,8 @@ def test_ctrl_c_saves_last_and_resumes_exactly(corpus, reference, tmp_path):
 
 def test_a_failed_run_is_marked_failed(tmp_path, monkeypatch):
     from slotfill.config import load_config
-    from slotfill.train import read_status, train
+    from slotfill.rundir import read_status
+    from slotfill.train import train
     from slotfill.trainer import Trainer
 
     def broken(self, on_batch=None):

@@ -191,7 +191,7 @@ def test_unknown_route_and_method(client):
 
 
 def test_model_failure_is_a_500_without_traceback(predictor, monkeypatch, capsys):
-    def broken(texts):
+    def broken(texts, tokenized=None):
         raise RuntimeError("secret internals")
 
     monkeypatch.setattr(predictor, "predict", broken)

@@ -8,11 +8,7 @@ data check), use (predict, export, serve); importing them registers their comman
 the order `slotfill --help` lists them.
 """
 
-from slotfill.cli import (
-    inspect,  # noqa: E402
-    train,  # noqa: E402, I001
-    use,  # noqa: E402
-)
+from slotfill.cli import train, inspect, use  # noqa: I001  (the order of --help)
 from slotfill.cli.common import app
 
 __all__ = ["app", "inspect", "main", "train", "use"]
