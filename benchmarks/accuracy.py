@@ -3,7 +3,7 @@
     python benchmarks/accuracy.py [--data DIR] [--seeds 3] [--jobs 2] [--configs a b ...]
                                   [--output benchmarks/results/accuracy.md]
 
-Each (config, seed) trains through slotfill's public API (`slotfill.train.train`) with
+Each (config, seed) trains through slotfill's public API (`slotfill.training.run.train`) with
 dev-based early stopping and checkpoint selection, then its best.pt is scored on test.
 The table gives mean +- standard deviation over seeds of test slot F1, intent accuracy,
 overall accuracy (every slot and the intent right) and sentence accuracy (every slot
@@ -65,18 +65,18 @@ def run_one(config: str, seed: int, data: str, runs_dir: str, overrides: list[st
     """Train one (config, seed) in this worker process, or reuse its finished run in
     runs_dir (so an interrupted benchmark continues); returns its scores."""
     from slotfill.config import load_config
-    from slotfill.rundir import read_status, summarize_run
-    from slotfill.train import train
+    from slotfill.training.run import train
+    from slotfill.training.rundir import RunDir
 
     run_dir = Path(runs_dir) / f"{Path(config).stem}-seed{seed}"
-    if read_status(run_dir).get("state") != "finished":
+    if RunDir(run_dir).read_status().get("state") != "finished":
         cfg = load_config(ROOT / "configs" / config, [
             f"data.path={data}", f"train.seed={seed}", "train.threads=1", *overrides])
         if run_dir.exists():
             shutil.rmtree(run_dir)
         run_dir.mkdir(parents=True)
         train(cfg, run_dir)
-    run = summarize_run(run_dir)
+    run = RunDir(run_dir).summary()
     return {"config": config, "seed": seed, "run": str(run_dir), "test": run["test"],
             "best_epoch": run["best_epoch"], "epochs": run["epochs"],
             "minutes": run["seconds"] / 60}

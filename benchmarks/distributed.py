@@ -25,7 +25,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from benchmarks.machine import command_line, describe  # noqa: E402
-from slotfill.rundir import summarize_run  # noqa: E402
+from slotfill.training.rundir import RunDir  # noqa: E402
 
 DEFAULT_ATIS = Path(os.environ.get("SLOTFILL_ATIS_DIR", ROOT.parent / "shared/datasets/atis"))
 
@@ -39,7 +39,7 @@ def train(data: Path, nproc: int, epochs: int, run_dir: Path) -> dict:
     started = time.perf_counter()
     subprocess.run(command, check=True, stdout=subprocess.DEVNULL)
     wall = time.perf_counter() - started
-    run = summarize_run(run_dir)
+    run = RunDir(run_dir).summary()
     return {"nproc": nproc, "wall": wall, "epoch_seconds": run["seconds"] / run["epochs"],
             "dev_f1": run["dev"]["f1"], "test_f1": run["test"]["f1"]}
 
@@ -52,7 +52,7 @@ def main() -> None:
     parser.add_argument("--output", type=Path,
                         default=ROOT / "benchmarks/results/distributed.md")
     args = parser.parse_args()
-    from slotfill.corpus import read_corpus
+    from slotfill.data.corpus import read_corpus
     tokens = sum(len(e.tokens) for e in read_corpus(args.data, splits=("train",))["train"])
     rows = []
     with tempfile.TemporaryDirectory() as tmp:

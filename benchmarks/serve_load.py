@@ -33,9 +33,9 @@ sys.path.insert(0, str(ROOT))
 
 from benchmarks.machine import command_line, describe  # noqa: E402
 from slotfill.config import parse_yaml  # noqa: E402
-from slotfill.corpus import read_corpus  # noqa: E402
+from slotfill.data.corpus import read_corpus  # noqa: E402
 from slotfill.errors import SlotfillError  # noqa: E402
-from slotfill.rundir import resolve_model  # noqa: E402
+from slotfill.training.rundir import resolve_model  # noqa: E402
 
 
 def free_port() -> int:

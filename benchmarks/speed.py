@@ -33,13 +33,14 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from benchmarks.machine import command_line, describe  # noqa: E402
+from slotfill.analysis.evaluate import SplitScorer  # noqa: E402
+from slotfill.analysis.metrics import score  # noqa: E402
 from slotfill.config import load_config  # noqa: E402
-from slotfill.corpus import read_corpus  # noqa: E402
-from slotfill.evaluate import SplitScorer  # noqa: E402
-from slotfill.metrics import score  # noqa: E402
-from slotfill.predict import Predictor  # noqa: E402
-from slotfill.trainer import Prepared, Trainer  # noqa: E402
-from slotfill.vocab import Vocabs  # noqa: E402
+from slotfill.data.corpus import read_corpus  # noqa: E402
+from slotfill.data.vocab import Vocabs  # noqa: E402
+from slotfill.serving.predict import Predictor  # noqa: E402
+from slotfill.training.prepare import Prepared  # noqa: E402
+from slotfill.training.trainer import Trainer  # noqa: E402
 
 EMB, HIDDEN, BATCH, EVAL_BATCH = 100, 200, 32, 256
 DEFAULT_ATIS = Path(os.environ.get("SLOTFILL_ATIS_DIR", ROOT.parent / "shared/datasets/atis"))
@@ -241,7 +242,7 @@ def main() -> None:
     test_texts = [" ".join(e.tokens) for e in corpus["test"]]
     test_tokens = [e.tokens for e in corpus["test"]]
     with tempfile.TemporaryDirectory() as tmp:
-        from slotfill.checkpoint import save_checkpoint
+        from slotfill.models.checkpoint import save_checkpoint
         ckpt = Path(tmp) / "model.pt"
         save_checkpoint(ckpt, fast.model, cfg, vocabs, {"epoch": 0})
         predictor = Predictor(ckpt)

@@ -112,6 +112,9 @@ class TrainConfig:
     lr_schedule: str = _opt("constant", "constant; linear or cosine decay to 0 over "
                             "train.epochs; plateau: halve when dev F1 did not improve",
                             choices=("constant", "linear", "cosine", "plateau"))
+    init: str | None = _opt(None, "start from the weights of this run directory or "
+                            "checkpoint (same model settings; vocabularies are extended with "
+                            "what this corpus adds)")
 
 
 @dataclass(frozen=True)
@@ -162,15 +165,15 @@ def all_keys() -> list[str]:
 # ---------------------------------------------------------------- loading
 
 def load_config(path: str | Path | None, overrides: list[str] = ()) -> Config:
-    """Read a YAML config (None: the bundled default), apply `key.sub=value` overrides,
-    validate, and resolve data.path against the current directory."""
-    from slotfill.resources import default_config_path
+    """Read a YAML config (a file, or a bundled config's name; None: the bundled
+    default), apply `key.sub=value` overrides, validate, and resolve data.path and
+    train.init against the current directory."""
+    from slotfill.resources import find_config
 
-    path = Path(path) if path is not None else default_config_path()
-    raw = read_yaml(path)
+    raw = read_yaml(find_config(path))
     apply_overrides(raw, overrides)
     cfg = Config.from_dict(raw)
-    return resolve_data_path(cfg)
+    return resolve_paths(cfg)
 
 
 def read_yaml(path: Path) -> dict[str, Any]:
@@ -224,11 +227,17 @@ def apply_overrides(raw: dict[str, Any], overrides: list[str]) -> None:
         raise ConfigError("Invalid override", "\n".join(problems))
 
 
-def resolve_data_path(cfg: Config) -> Config:
-    if cfg.data.path == BUNDLED:
-        return cfg
-    absolute = str(Path(cfg.data.path).expanduser().resolve())
-    return dataclasses.replace(cfg, data=dataclasses.replace(cfg.data, path=absolute))
+def resolve_paths(cfg: Config) -> Config:
+    """data.path (unless bundled) and train.init as absolute paths, so that the saved
+    config works from any directory."""
+    def absolute(path: str) -> str:
+        return str(Path(path).expanduser().resolve())
+    data, tc = cfg.data, cfg.train
+    if data.path != BUNDLED:
+        data = dataclasses.replace(data, path=absolute(data.path))
+    if tc.init is not None:
+        tc = dataclasses.replace(tc, init=absolute(tc.init))
+    return dataclasses.replace(cfg, data=data, train=tc)
 
 
 # ---------------------------------------------------------------- validation

@@ -42,7 +42,7 @@ def atis_dir() -> Path:
 def trained_run(tmp_path_factory) -> Path:
     """A run directory of a small BiLSTM trained for 3 epochs on the tiny corpus."""
     from slotfill.config import load_config
-    from slotfill.train import train
+    from slotfill.training.run import train
 
     cfg = load_config(CONFIGS / "bilstm.yaml", tiny_overrides(epochs=3))
     run_dir = tmp_path_factory.mktemp("run")

@@ -2,9 +2,14 @@ from __future__ import annotations
 
 import torch
 
-from slotfill.batching import bucket_batches, encode_split, make_batch, random_batches
-from slotfill.corpus import Example
-from slotfill.vocab import Vocabs
+from slotfill.data.batching import (
+    bucket_batches,
+    encode_split,
+    make_batch,
+    random_batches,
+)
+from slotfill.data.corpus import Example
+from slotfill.data.vocab import Vocabs
 
 EXAMPLES = [Example(tuple(f"w{j}" for j in range(n)), ("O",) * n) for n in
             [3, 1, 3, 2, 5, 3, 3, 2, 1, 3]]

@@ -3,8 +3,8 @@ from __future__ import annotations
 import pytest
 import torch
 
-from slotfill.checkpoint import FORMAT_VERSION, load_checkpoint, save_checkpoint
 from slotfill.errors import CheckpointError
+from slotfill.models.checkpoint import FORMAT_VERSION, load_checkpoint, save_checkpoint
 
 
 def test_round_trip_is_self_contained(trained_run):

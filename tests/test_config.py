@@ -21,7 +21,7 @@ def test_every_shipped_config_validates_and_names_its_command(path: Path):
     cfg = load_config(path)
     assert cfg.data.path == BUNDLED
     header = path.read_text().splitlines()[:4]
-    assert any(f"slotfill train configs/{path.name}" in line for line in header)
+    assert any(f"Run: slotfill train {path.stem}" in line for line in header)
 
 
 def test_the_shipped_configs_are_complete():

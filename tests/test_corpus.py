@@ -5,7 +5,7 @@ from pathlib import Path
 import pytest
 from conftest import TINY
 
-from slotfill.corpus import detect_format, read_corpus
+from slotfill.data.corpus import detect_format, read_corpus
 from slotfill.errors import DataError
 
 

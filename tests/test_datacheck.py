@@ -7,7 +7,8 @@ from conftest import TINY
 from typer.testing import CliRunner
 
 from slotfill.cli import app
-from slotfill.datacheck import bio_problems, check_corpus
+from slotfill.data.bio import bio_problems
+from slotfill.data.check import check_corpus
 
 runner = CliRunner()
 

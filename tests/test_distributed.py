@@ -15,8 +15,8 @@ import pytest
 import torch
 from conftest import CONFIGS, longer_tiny_corpus
 
-from slotfill.distributed import Dist
-from slotfill.metrics import Counts
+from slotfill.analysis.metrics import Counts
+from slotfill.training.distributed import Dist
 
 ARGS = [str(CONFIGS / "lstm.yaml"), "train.epochs=3", "train.patience=0",
         "model.hidden_size=16", "model.embedding_dim=16", "train.device=cpu",
@@ -67,7 +67,7 @@ def two_process_run(corpus, tmp_path_factory) -> Path:
 
 
 def test_two_processes_write_a_valid_run(two_process_run):
-    from slotfill.predict import Predictor
+    from slotfill.serving.predict import Predictor
 
     for name in ("config.yaml", "best.pt", "last.pt", "history.csv", "metrics.json",
                  "metrics.md", "status.json"):

@@ -15,17 +15,17 @@ import torch  # noqa: E402
 from conftest import CONFIGS, TINY  # noqa: E402
 from typer.testing import CliRunner  # noqa: E402
 
-from slotfill.batching import encode_split, make_batch  # noqa: E402
-from slotfill.checkpoint import load_checkpoint, save_checkpoint  # noqa: E402
+from slotfill.analysis.evaluate import predict  # noqa: E402
 from slotfill.cli import app  # noqa: E402
 from slotfill.config import load_config  # noqa: E402
-from slotfill.corpus import read_corpus  # noqa: E402
+from slotfill.data.batching import encode_split, make_batch  # noqa: E402
+from slotfill.data.corpus import read_corpus  # noqa: E402
+from slotfill.data.vocab import Vocabs  # noqa: E402
 from slotfill.errors import SlotfillError  # noqa: E402
-from slotfill.evaluate import predict  # noqa: E402
-from slotfill.export import export_onnx, feeds  # noqa: E402
 from slotfill.models import build_model  # noqa: E402
-from slotfill.predict import PUNCTUATION  # noqa: E402
-from slotfill.vocab import Vocabs  # noqa: E402
+from slotfill.models.checkpoint import load_checkpoint, save_checkpoint  # noqa: E402
+from slotfill.serving.export import export_onnx, feeds  # noqa: E402
+from slotfill.serving.predict import PUNCTUATION  # noqa: E402
 
 CORPUS = read_corpus(TINY)
 

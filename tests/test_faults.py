@@ -17,8 +17,8 @@ import pytest
 from conftest import CONFIGS, TINY, longer_tiny_corpus
 
 from slotfill.errors import RunDirError
-from slotfill.rundir import summarize_run
-from slotfill.train import resume
+from slotfill.training.run import resume
+from slotfill.training.rundir import RunDir
 
 ARGS = [str(CONFIGS / "lstm.yaml"), "train.epochs=3", "train.patience=0",
         "model.hidden_size=16", "model.embedding_dim=16", "train.threads=1",
@@ -80,7 +80,7 @@ def test_sigkill_mid_training_then_resume_gives_identical_results(corpus, refere
     proc.send_signal(signal.SIGKILL)
     proc.wait()
     assert json.loads((run_dir / "status.json").read_text())["state"] == "running"
-    assert summarize_run(run_dir)["state"] == "stopped"  # the writer is gone
+    assert RunDir(run_dir).state() == "stopped"  # the writer is gone
     assert not (run_dir / "metrics.json").exists()
     result = run("train", "--resume", str(run_dir))
     assert result.returncode == 0, result.stderr
@@ -112,9 +112,8 @@ def test_ctrl_c_saves_last_and_resumes_exactly(corpus, reference, tmp_path):
 
 def test_a_failed_run_is_marked_failed(tmp_path, monkeypatch):
     from slotfill.config import load_config
-    from slotfill.rundir import read_status
-    from slotfill.train import train
-    from slotfill.trainer import Trainer
+    from slotfill.training.run import train
+    from slotfill.training.trainer import Trainer
 
     def broken(self, on_batch=None):
         raise RuntimeError("disk on fire")
@@ -122,7 +121,7 @@ def test_a_failed_run_is_marked_failed(tmp_path, monkeypatch):
     cfg = load_config(CONFIGS / "lstm.yaml", [f"data.path={TINY}", "train.device=cpu"])
     with pytest.raises(RuntimeError):
         train(cfg, tmp_path)
-    status = read_status(tmp_path)
+    status = RunDir(tmp_path).read_status()
     assert status["state"] == "failed" and "disk on fire" in status["reason"]
 
 
@@ -130,6 +129,11 @@ def test_resume_needs_a_run_with_a_checkpoint(tmp_path):
     from typer.testing import CliRunner
 
     from slotfill.cli import app
+    result = CliRunner().invoke(app, ["train", "--resume", str(tmp_path / "nope")])
+    assert result.exit_code == 1 and "Run directory not found" in result.stderr
+    result = CliRunner().invoke(app, ["train", "--resume", str(tmp_path)])
+    assert result.exit_code == 1 and "is not a run directory" in result.stderr
+    (tmp_path / "config.yaml").write_text("{}\n")
     result = CliRunner().invoke(app, ["train", "--resume", str(tmp_path)])
     assert result.exit_code == 1 and "No last.pt" in result.stderr
     result = CliRunner().invoke(app, ["train", "--resume", str(tmp_path), "x.yaml"])

@@ -5,9 +5,15 @@ from __future__ import annotations
 import random
 
 import pytest
-from seqeval.metrics import classification_report, f1_score, precision_score, recall_score
+from seqeval.metrics import (
+    classification_report,
+    f1_score,
+    precision_score,
+    recall_score,
+)
 
-from slotfill.metrics import Counts, extract_spans, score
+from slotfill.analysis.metrics import Counts, score
+from slotfill.data.bio import extract_spans
 
 
 def test_spans_follow_conlleval_rules():
@@ -101,9 +107,9 @@ def test_matches_seqeval_on_random_ill_formed_sequences():
 
 def test_matches_seqeval_on_real_predictions(trained_run):
     """Predictions of a (deliberately undertrained) model on the tiny test split."""
-    from slotfill.checkpoint import load_checkpoint
-    from slotfill.corpus import read_corpus
-    from slotfill.evaluate import SplitScorer
+    from slotfill.analysis.evaluate import SplitScorer
+    from slotfill.data.corpus import read_corpus
+    from slotfill.models.checkpoint import load_checkpoint
 
     ckpt = load_checkpoint(trained_run / "best.pt")
     examples = read_corpus(ckpt.config.data.path)["test"]

@@ -3,12 +3,12 @@ from __future__ import annotations
 import pytest
 import torch
 
-from slotfill.batching import encode_split, make_batch
 from slotfill.config import Config
-from slotfill.corpus import Example
+from slotfill.data.batching import encode_split, make_batch
+from slotfill.data.corpus import Example
+from slotfill.data.vocab import Vocabs
 from slotfill.models import build_model
 from slotfill.models.encoders import reverse_padded
-from slotfill.vocab import Vocabs
 
 TAGS = ("O", "B-a", "I-a", "B-b")
 EXAMPLES = [Example(tuple(f"w{(i * 7 + j) % 11}" for j in range(n)),

@@ -5,8 +5,8 @@ import torch
 from hypothesis import given
 from hypothesis import strategies as st
 
-from slotfill.predict import Predictor, tokenize
 from slotfill.runtime import SMALL_BATCH_TOKENS, threads_for_batch
+from slotfill.serving.predict import Predictor, tokenize
 
 KNOWN = {"st.", "i'd", "o'clock", "louis", "fly", "to"}
 

@@ -1,4 +1,4 @@
-"""The shipped sample corpus in data/ is exactly what slotfill.sample_corpus generates."""
+"""The shipped sample corpus in data/ is exactly what slotfill.data.sample_corpus generates."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from slotfill.sample_corpus import generate, write_corpus
+from slotfill.data.sample_corpus import generate, write_corpus
 
 DATA = Path(__file__).resolve().parents[1] / "data"
 SPLITS = {"train": 4000, "valid": 500, "test": 500}

@@ -24,9 +24,9 @@ with warnings.catch_warnings():  # newer Starlette prefers httpx2 but still work
 from conftest import CONFIGS, tiny_overrides  # noqa: E402
 
 from slotfill.config import load_config  # noqa: E402
-from slotfill.predict import Predictor  # noqa: E402
-from slotfill.serve import Limits, create_app  # noqa: E402
-from slotfill.train import train  # noqa: E402
+from slotfill.serving.predict import Predictor  # noqa: E402
+from slotfill.serving.serve import Limits, create_app  # noqa: E402
+from slotfill.training.run import train  # noqa: E402
 
 LIMITS = Limits(max_utterances=3, max_tokens=8, max_body_bytes=2000)
 TEXT = "flights from Boston to Denver on Nov 2nd"

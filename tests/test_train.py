@@ -4,7 +4,7 @@ import math
 
 import torch
 
-from slotfill.trainer import clip_gradients
+from slotfill.training.trainer import clip_gradients
 
 
 def test_clip_gradients_matches_torch():
@@ -30,8 +30,8 @@ def test_mixed_precision_needs_a_gpu():
 
     from slotfill.config import load_config
     from slotfill.errors import ConfigError
-    from slotfill.train import prepare
-    from slotfill.trainer import Trainer
+    from slotfill.training.prepare import prepare
+    from slotfill.training.trainer import Trainer
     cfg = load_config(CONFIGS / "lstm.yaml", [f"data.path={TINY}", "train.device=cpu",
                                               "train.precision=bf16"])
     with pytest.raises(ConfigError, match="needs a CUDA device"):

@@ -1,5 +1,5 @@
-from slotfill.corpus import Example
-from slotfill.vocab import PAD, UNK, Vocab, Vocabs
+from slotfill.data.corpus import Example
+from slotfill.data.vocab import PAD, UNK, Vocab, Vocabs
 
 
 def test_build_orders_by_frequency_then_first_seen():

@@ -35,10 +35,10 @@ def evaluate(
     device: DeviceOption = Device.cpu,
 ) -> None:
     """Score a trained model: span P/R/F1 (conlleval), accuracies, per-slot table."""
-    from slotfill import report
-    from slotfill.evaluate import evaluate_checkpoint
-    from slotfill.rundir import resolve_model
+    from slotfill.analysis import tables
+    from slotfill.analysis.evaluate import evaluate_checkpoint
     from slotfill.runtime import resolve_device
+    from slotfill.training.rundir import resolve_model
 
     result = evaluate_checkpoint(resolve_model(model), data, split.value,
                                  device=resolve_device(device.value))
@@ -51,8 +51,8 @@ def evaluate(
     trained = ", ".join(f"{k} {v}" for k, v in result.versions.items())
     out.print(f"{result.checkpoint} (written with {trained}) on {result.corpus} "
               f"({result.split}, {result.scores['sentences']} utterances)", markup=False)
-    out.print(report.summary_table({result.split: result.scores}))
-    out.print(report.per_slot_table(result.scores))
+    out.print(tables.summary_table({result.split: result.scores}))
+    out.print(tables.per_slot_table(result.scores))
 
 
 @app.command()
@@ -63,14 +63,14 @@ def compare(
     as_json: JsonOption = False,
 ) -> None:
     """Put training runs side by side: tagger, epochs, dev and test scores, time."""
-    from slotfill import report
-    from slotfill.rundir import summarize_run
+    from slotfill.analysis import tables
+    from slotfill.training.rundir import RunDir
 
-    summaries = [summarize_run(run) for run in runs]
+    summaries = [RunDir.open(run).summary() for run in runs]
     if as_json:
         print(json.dumps(summaries, indent=2))
     else:
-        out.print(report.compare_table(summaries))
+        out.print(tables.compare_table(summaries))
 
 
 data_app = typer.Typer(no_args_is_help=True, help="Inspect corpora.")
@@ -86,8 +86,8 @@ def data_check(
     as_json: JsonOption = False,
 ) -> None:
     """Report sizes, inventories and problems of a corpus; exit 1 on hard errors."""
-    from slotfill import report
-    from slotfill.datacheck import check_corpus
+    from slotfill.analysis import tables
+    from slotfill.data.check import check_corpus
 
     if corpus_format not in ("auto", "atis", "conll"):
         raise UsageError(f"Invalid --format {corpus_format!r}", "valid: auto, atis, conll")
@@ -96,7 +96,7 @@ def data_check(
         print(json.dumps(result.to_dict(), indent=2))
     else:
         out.print(f"{result.path} ({result.format})", markup=False)
-        for table in report.data_tables(result):
+        for table in tables.data_tables(result):
             out.print(table)
         for warning in result.warnings:
             out.print(f"[yellow]warning:[/] {escape_markup(warning)}")

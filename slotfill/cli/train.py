@@ -4,16 +4,19 @@ from __future__ import annotations
 
 import os
 import signal
+import time
 from pathlib import Path
 from typing import Annotated, Optional
 
 import typer
 
 from slotfill.cli.common import SlotfillError, UsageError, app, err, friendly, out
+from slotfill.training.events import TrainingLogger  # plain dataclasses: no torch
 
 
 def split_train_args(args: list[str]) -> tuple[str | None, list[str]]:
-    """The first argument without '=' is the config file; the others are overrides."""
+    """The first argument without '=' is the config (a file or a bundled config's name);
+    the others are overrides."""
     config, overrides = None, []
     for arg in args:
         if "=" in arg:
@@ -22,8 +25,8 @@ def split_train_args(args: list[str]) -> tuple[str | None, list[str]]:
             config = arg
         else:
             raise UsageError(f"Unexpected argument {arg!r}",
-                              f"the config file is {config!r}; overrides look like "
-                              "model.hidden_size=256")
+                             f"the config is {config!r}; overrides look like "
+                             "model.hidden_size=256")
     return config, overrides
 
 
@@ -32,8 +35,8 @@ def split_train_args(args: list[str]) -> tuple[str | None, list[str]]:
 def train(
     args: Annotated[Optional[list[str]], typer.Argument(
         metavar="[CONFIG] [KEY=VALUE]...",
-        help="YAML config (default: the bundled bilstm.yaml) and overrides such as "
-             "model.hidden_size=256")] = None,
+        help="YAML config file or bundled config name (default: bilstm; `slotfill "
+             "configs` lists them) and overrides such as model.hidden_size=256")] = None,
     output: Annotated[Optional[Path], typer.Option(
         "--output", "-o", help="run directory (default: runs/<config>-<timestamp>/)")] = None,
     force: Annotated[bool, typer.Option(
@@ -44,50 +47,53 @@ def train(
     resume: Annotated[Optional[Path], typer.Option(
         "--resume", metavar="RUN_DIR", help="continue an interrupted run from its last.pt")]
         = None,
+    init: Annotated[Optional[str], typer.Option(
+        "--init", metavar="RUN_DIR", help="start from the weights of another run "
+                                          "(same as train.init=RUN_DIR)")] = None,
     nproc: Annotated[int, typer.Option(
         "--nproc", min=1, help="worker processes on this machine (torch.distributed "
                                "data parallel: gloo on CPU, nccl on GPU)")] = 1,
 ) -> None:
     """Train a tagger; the last line printed is the run directory."""
     from slotfill.config import load_config
-    from slotfill.resources import default_config_path
-    from slotfill.rundir import create_run_dir
+    from slotfill.training.rundir import RunDir, check_output
 
-    if resume is not None and (args or output or dry_run):
-        raise UsageError("--resume takes no config, overrides, --output or --dry-run",
-                         "a resumed run uses its own config and directory")
+    if resume is not None and (args or output or dry_run or init):
+        raise UsageError("--resume takes no config, overrides, --output, --init or "
+                         "--dry-run", "a resumed run uses its own config and directory")
+    if output is not None and not dry_run:
+        check_output(output, force)  # before any work, so a clash fails at once
     rank = int(os.environ.get("RANK", "0"))
     out.quiet = err.quiet = rank != 0  # under torchrun, rank 0 speaks for all
-    display = TrainDisplay()
     cfg = name = None
     if resume is None:
-        config_path, overrides = split_train_args(args or [])
-        cfg = load_config(config_path, overrides)
-        name = Path(config_path).stem if config_path else default_config_path().stem
+        config_arg, overrides = split_train_args(args or [])
+        if init is not None:
+            overrides.append(f"train.init={init}")
+        cfg = load_config(config_arg, overrides)
+        name = Path(config_arg).stem if config_arg else "bilstm"
         if nproc == 1:
             out.print("[bold]Resolved config[/]")
             out.print(cfg.to_yaml().rstrip(), markup=False)
 
-    from slotfill import train as training
+    from slotfill.training import run as training
 
     if nproc > 1:  # validate here, then let torchrun start the workers
         raise typer.Exit(_launch_workers(nproc, args or [], resume, cfg, name, output, force,
                                          dry_run))
+    display = TrainDisplay()
     try:
         if resume is not None:
             run_dir = resume
-            result = training.resume(resume, on_start=display.start, on_batch=display.batch,
-                                     on_epoch=display.epoch)
+            training.resume(resume, loggers=[display])
         else:
             prepared = training.prepare(cfg)
             if dry_run:
-                _show_dry_run(cfg, prepared, display)
+                _show_dry_run(cfg, prepared)
                 return
             dist = _join_workers(cfg)
-            run_dir = _shared_run_dir(dist, lambda: create_run_dir(name, output, force))
-            result = training.train(cfg, run_dir, prepared, on_start=display.start,
-                                    on_batch=display.batch, on_epoch=display.epoch,
-                                    dist=dist)
+            run_dir = _shared_run_dir(dist, lambda: RunDir.create(name, output, force).path)
+            training.train(cfg, run_dir, prepared, loggers=[display], dist=dist)
     except training.TrainingInterrupted as exc:
         display.close()
         err.print(f"Interrupted {exc.where}: saved {exc.run_dir / 'last.pt'}.")
@@ -95,52 +101,48 @@ def train(
         err.print(f"Resume with: slotfill train --resume {exc.run_dir}"
                   + (f" --nproc {workers}" if workers > 1 else ""), markup=False)
         raise typer.Exit(130 if exc.signum == signal.SIGINT else 128 + exc.signum) from None
-    finally:
-        display.close()
-
-    from slotfill import report
-    if rank != 0:
-        return
-    columns = {"dev": result.dev, **({"test": result.test} if result.test else {})}
-    out.print()
-    out.print(report.summary_table(
-        columns, title=f"best.pt: epoch {result.best_epoch} of {len(result.history)}"))
-    print(run_dir)
+    if rank == 0:
+        print(run_dir)
 
 
 def _launch_workers(nproc: int, args: list[str], resume: Path | None, cfg, name: str | None,
                     output: Path | None, force: bool, dry_run: bool) -> int:
     """Check the config and corpus, create the run directory, then run `slotfill train`
     in nproc processes through torchrun; returns their exit code."""
-    from slotfill import train as training
-    from slotfill.distributed import launch
-    from slotfill.rundir import create_run_dir
+    from slotfill.training.distributed import launch
+    from slotfill.training.prepare import prepare
+    from slotfill.training.rundir import RunDir
 
     if "WORLD_SIZE" in os.environ:
         raise UsageError("--nproc inside torchrun", "torchrun already started the workers; "
                          "drop --nproc")
     if resume is not None:
         return launch(nproc, ["train", "--resume", str(resume)])
-    training.prepare(cfg)
+    prepare(cfg)
     if dry_run:
         out.print("dry run: config and corpus are valid; nothing was trained")
         return 0
-    run_dir = create_run_dir(name, output, force)
+    run_dir = RunDir.create(name, output, force).path
     return launch(nproc, ["train", *args, "--output", str(run_dir)])
 
 
-def _show_dry_run(cfg, prepared, display) -> None:
+def _show_dry_run(cfg, prepared) -> None:
     from slotfill.models import build_model
+    from slotfill.runtime import resolve_device
+    from slotfill.training.events import RunStart
+
     model = build_model(cfg.model, prepared.vocabs)
-    display.start({**prepared.summary(), "device": cfg.train.device,
-                   "parameters": sum(p.numel() for p in model.parameters())}, header=False)
+    TrainDisplay().start(RunStart(Path("."), prepared.summary(),
+                                  str(resolve_device(cfg.train.device)),
+                                  sum(p.numel() for p in model.parameters()), 1,
+                                  cfg.train.epochs), header=False)
     out.print("dry run: config and corpus are valid; nothing was trained")
 
 
 def _join_workers(cfg):
     """The torch.distributed process group when run under torchrun (else one process)."""
-    from slotfill.distributed import Dist
     from slotfill.runtime import resolve_device
+    from slotfill.training.distributed import Dist
     return Dist.from_env(resolve_device(cfg.train.device))
 
 
@@ -159,45 +161,84 @@ def _shared_run_dir(dist, create) -> Path:
     return Path(outcome[1])
 
 
-class TrainDisplay:
-    """Progress bar on stderr while an epoch runs; one row per epoch on stdout."""
+class TrainDisplay(TrainingLogger):
+    """The console: a summary at the start, a progress bar on stderr while an epoch trains
+    and while dev is scored (epoch, running loss, time left), one row per epoch on
+    stdout, the final scores at the end. A training logger (events.TrainingLogger)."""
+
+    LOSS_EVERY = 0.25  # seconds between reads of the loss (a read may wait for a GPU)
 
     def __init__(self) -> None:
         self.progress = None
+        self.phase = None
+        self.loss_sum, self.loss_count, self.loss_read = 0.0, 0, 0.0
 
-    def start(self, summary: dict, header: bool = True) -> None:
-        from slotfill import report
+    def start(self, run, header: bool = True) -> None:
+        from slotfill.analysis import tables
+        summary = run.corpus
         sizes = ", ".join(f"{k} {v}" for k, v in summary["sizes"].items())
         out.print(f"corpus {summary['corpus']} ({summary['format']}): {sizes} utterances; "
                   f"{summary['words']} words, {summary['tags']} tags", markup=False)
         for warning in summary["warnings"]:
             err.print(f"warning: {warning}", markup=False)
-        processes = summary.get("processes", 1)
-        out.print(f"model: {summary['parameters']:,} parameters on {summary['device']}"
-                  + (f", {processes} processes" if processes > 1 else ""))
-        if summary.get("resumed_after") is not None:
-            out.print(f"resuming after epoch {summary['resumed_after']}")
+        if "init" in summary:
+            added = ", ".join(f"{n} {kind}" for kind, n in summary["init"]["added"].items())
+            out.print(f"starting from the weights of {summary['init']['from']}; "
+                      f"vocabulary added: {added}", markup=False)
+        out.print(f"model: {run.parameters:,} parameters on {run.device}"
+                  + (f", {run.processes} processes" if run.processes > 1 else ""))
+        if run.resumed_from is not None:
+            out.print(f"resuming at {run.resumed_from}")
         if header:
-            out.print(report.epoch_header(), markup=False)
+            out.print(tables.epoch_header(), markup=False)
+
+    def step(self, step) -> None:
+        if not err.is_terminal:
+            return
+        if self.progress is None or self.phase != (step.epoch, step.phase):
+            self._new_bar(step)
+        if step.loss is not None:
+            now = time.monotonic()
+            if now - self.loss_read >= self.LOSS_EVERY or step.done == step.total:
+                self.loss_sum += float(step.loss)
+                self.loss_count += 1
+                self.loss_read = now
+        loss = f"loss {self.loss_sum / self.loss_count:.4f}" if self.loss_count else ""
+        self.progress.update(self.task, completed=step.done, loss=loss)
+
+    def _new_bar(self, step) -> None:
+        from rich.progress import (
+            BarColumn,
+            MofNCompleteColumn,
+            Progress,
+            TextColumn,
+            TimeRemainingColumn,
+        )
+        self.close()
+        if step.phase == "train":
+            self.loss_sum, self.loss_count, self.loss_read = 0.0, 0, 0.0
+        self.phase = (step.epoch, step.phase)
+        doing = "training" if step.phase == "train" else "scoring dev"
+        label = f"epoch {step.epoch}/{step.epochs} {doing}"
+        self.progress = Progress(TextColumn(label), BarColumn(), MofNCompleteColumn(),
+                                 TextColumn("{task.fields[loss]}"), TextColumn("ETA"),
+                                 TimeRemainingColumn(), console=err, transient=True)
+        self.progress.start()
+        self.task = self.progress.add_task(label, total=step.total, loss="")
+
+    def epoch(self, record, history) -> None:
+        from slotfill.analysis import tables
+        self.close()
+        out.print(tables.epoch_row(record), markup=False)
+
+    def end(self, result) -> None:
+        from slotfill.analysis import tables
+        columns = {"dev": result.dev, **({"test": result.test} if result.test else {})}
+        out.print()
+        out.print(tables.summary_table(
+            columns, title=f"best.pt: epoch {result.best_epoch} of {len(result.history)}"))
 
     def close(self) -> None:
         if self.progress is not None:
             self.progress.stop()
             self.progress = None
-
-    def batch(self, step: int, total: int) -> None:
-        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn
-        if self.progress is None:
-            self.progress = Progress("training", BarColumn(), MofNCompleteColumn(),
-                                     TimeElapsedColumn(), console=err, transient=True,
-                                     disable=not err.is_terminal)
-            self.progress.start()
-            self.task = self.progress.add_task("epoch", total=total)
-        self.progress.update(self.task, completed=step)
-        if step == total:
-            self.progress.stop()
-            self.progress = None
-
-    def epoch(self, record) -> None:
-        from slotfill import report
-        out.print(report.epoch_row(record), markup=False)

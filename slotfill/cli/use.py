@@ -39,9 +39,9 @@ def predict(
 ) -> None:
     """Tag raw text with a trained model and show the slots it finds."""
     utterances = _read_utterances(texts or [], file)
-    from slotfill.predict import Predictor
-    from slotfill.rundir import resolve_model
     from slotfill.runtime import resolve_device
+    from slotfill.serving.predict import Predictor
+    from slotfill.training.rundir import resolve_model
 
     predictor = Predictor(resolve_model(model), device=str(resolve_device(device.value)))
     for result in predictor.predict(utterances):
@@ -110,8 +110,8 @@ def export(
 ) -> None:
     """Export a trained tagger to run without slotfill's Python code."""
     require_extra("onnx", "onnx", "onnxruntime")
-    from slotfill.export import export_onnx
-    from slotfill.rundir import resolve_model
+    from slotfill.serving.export import export_onnx
+    from slotfill.training.rundir import resolve_model
 
     for path in export_onnx(resolve_model(model), output, force=force):
         out.print(f"wrote {path}", markup=False)
@@ -133,9 +133,9 @@ def serve(
 ) -> None:
     """Serve a trained tagger over HTTP: POST /predict, GET /health."""
     require_extra("serve", "fastapi", "uvicorn")
-    from slotfill.rundir import resolve_model
     from slotfill.runtime import resolve_device
-    from slotfill.serve import Limits, run_server
+    from slotfill.serving.serve import Limits, run_server
+    from slotfill.training.rundir import resolve_model
 
     run_server(resolve_model(model), host, port,
                Limits(max_utterances, max_tokens, max_body_bytes),

@@ -18,7 +18,7 @@ from collections.abc import Iterable, Sequence
 import torch
 from torch import Tensor, nn
 
-from slotfill.metrics import split_tag
+from slotfill.data.bio import may_follow
 
 FORBIDDEN = -1e4
 
@@ -26,16 +26,9 @@ FORBIDDEN = -1e4
 def allowed_transitions(tags: Sequence[str],
                         observed: Iterable[Sequence[str]] = ()) -> tuple[Tensor, Tensor]:
     """(K, K) bool `allowed[i, j]` for tag i followed by tag j, and (K,) bool for the first
-    tag: BIO's rules plus any transition seen in `observed` gold sequences."""
-    K = len(tags)
-    parts = [split_tag(t) for t in tags]
-    allowed = torch.ones(K, K, dtype=torch.bool)
-    start = torch.ones(K, dtype=torch.bool)
-    for j, (prefix, kind) in enumerate(parts):
-        if prefix == "I":
-            start[j] = False
-            for i, (prev_prefix, prev_kind) in enumerate(parts):
-                allowed[i, j] = prev_prefix in ("B", "I") and prev_kind == kind
+    tag: BIO's rules (data/bio.py) plus any transition seen in `observed` gold sequences."""
+    allowed = torch.tensor([[may_follow(a, b) for b in tags] for a in tags], dtype=torch.bool)
+    start = torch.tensor([may_follow(None, b) for b in tags], dtype=torch.bool)
     index = {t: i for i, t in enumerate(tags)}
     for sequence in observed:
         ids = [index[t] for t in sequence if t in index]

@@ -10,8 +10,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from slotfill.batching import Batch
 from slotfill.config import ModelConfig
+from slotfill.data.batching import Batch
 
 
 class SequenceDropout(nn.Module):

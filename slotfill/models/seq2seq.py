@@ -19,12 +19,12 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from slotfill.batching import Batch
 from slotfill.config import ModelConfig
+from slotfill.data.batching import Batch
+from slotfill.data.vocab import Vocabs
 from slotfill.models.embedder import Embedder, SequenceDropout
 from slotfill.models.encoders import StackedEncoder, TorchRecurrence
 from slotfill.models.heads import IntentHead
-from slotfill.vocab import Vocabs
 
 TAG_EMBEDDING = 32  # size of the previous-tag embedding fed to the decoder
 

@@ -6,13 +6,13 @@ from collections.abc import Iterable, Sequence
 
 from torch import Tensor, nn
 
-from slotfill.batching import Batch
 from slotfill.config import ModelConfig
+from slotfill.data.batching import Batch
+from slotfill.data.vocab import Vocabs
 from slotfill.models.crf import CRFHead, allowed_transitions
 from slotfill.models.embedder import Embedder, SequenceDropout
 from slotfill.models.encoders import build_encoder
 from slotfill.models.heads import IntentHead, SoftmaxHead
-from slotfill.vocab import Vocabs
 
 Decoded = tuple[Tensor, Tensor | None]  # tag ids (B, T); intent ids (B,) or None
 

@@ -23,14 +23,15 @@ from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.requests import ClientDisconnect
 
+from slotfill.data.bio import slot_types
 from slotfill.errors import SlotfillError
-from slotfill.predict import Predictor, Token, tokenize
+from slotfill.serving.predict import Predictor, Token, tokenize
 
 
 @dataclass(frozen=True)
 class Limits:
     max_utterances: int = 64  # texts per request
-    max_tokens: int = 512  # tokens per utterance (as slotfill.predict.tokenize counts)
+    max_tokens: int = 512  # tokens per utterance (as slotfill.serving.predict.tokenize counts)
     max_body_bytes: int = 1 << 20  # request body size
 
     def __post_init__(self) -> None:
@@ -53,8 +54,8 @@ def error(status: int, message: str, headers: dict | None = None) -> JSONRespons
 
 def labels(predictor: Predictor) -> dict:
     """Tag labels, slot types (tags without B-/I-, first-seen order) and intents."""
-    tags = [t for t in predictor.vocabs.tags.itos if not (t.startswith("<") and t.endswith(">"))]
-    slots = list(dict.fromkeys(t.split("-", 1)[1] for t in tags if "-" in t))
+    tags = list(predictor.vocabs.tags.itos)
+    slots = slot_types(tags)
     intents = predictor.vocabs.intents  # the corpus may have them, the model not use them
     return {"slots": slots, "tags": tags,
             "intents": list(intents.itos) if intents and predictor.predicts_intents else None}

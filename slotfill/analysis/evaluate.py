@@ -2,19 +2,24 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 import torch
 from torch import nn
 
-from slotfill.batching import EncodedSplit, encode_split, make_batch, sorted_batches
-from slotfill.checkpoint import load_checkpoint
-from slotfill.corpus import Example, read_corpus
-from slotfill.metrics import Counts
+from slotfill.analysis.metrics import Counts
+from slotfill.data.batching import (
+    EncodedSplit,
+    encode_split,
+    make_batch,
+    sorted_batches,
+)
+from slotfill.data.corpus import Example, read_corpus
+from slotfill.data.vocab import Vocabs
+from slotfill.models.checkpoint import load_checkpoint
 from slotfill.runtime import threads_for_batch
-from slotfill.vocab import Vocabs
 
 
 @dataclass
@@ -24,14 +29,16 @@ class Predictions:
 
 
 @torch.inference_mode()
-def predict(model: nn.Module, split: EncodedSplit, vocabs: Vocabs,
-            batch_size: int) -> Predictions:
-    """Best tags (and intents) per utterance, in the split's order."""
+def predict(model: nn.Module, split: EncodedSplit, vocabs: Vocabs, batch_size: int,
+            on_batch: Callable[[int, int], None] | None = None) -> Predictions:
+    """Best tags (and intents) per utterance, in the split's order; `on_batch(done,
+    total)` after each batch."""
     if model.training:  # (a recursive call: not on every request of a loaded predictor)
         model.eval()
     tags: list[list[str]] = [[] for _ in range(len(split))]
     intents: list[str] | None = None
-    for index in sorted_batches(split.lengths, batch_size):
+    batches = sorted_batches(split.lengths, batch_size)
+    for done, index in enumerate(batches, start=1):
         batch = make_batch(split, index)
         with threads_for_batch(batch.words.numel(), batch.words.device):
             tag_ids, intent_ids = model.decode(batch)  # (B, T), (B,) or None
@@ -42,6 +49,8 @@ def predict(model: nn.Module, split: EncodedSplit, vocabs: Vocabs,
             intents = intents or [""] * len(split)
             for i, intent in zip(rows, vocabs.intents.decode(intent_ids.cpu().tolist())):
                 intents[i] = intent
+        if on_batch:
+            on_batch(done, len(batches))
     return Predictions(tags, intents)
 
 
@@ -53,11 +62,13 @@ class SplitScorer:
         self.examples, self.vocabs, self.batch_size = examples, vocabs, batch_size
         self.split = encode_split(examples, vocabs).to(torch.device(device))
 
-    def predict(self, model: nn.Module) -> Predictions:
-        return predict(model, self.split, self.vocabs, self.batch_size)
+    def predict(self, model: nn.Module,
+                on_batch: Callable[[int, int], None] | None = None) -> Predictions:
+        return predict(model, self.split, self.vocabs, self.batch_size, on_batch)
 
-    def counts(self, model: nn.Module) -> Counts:
-        predicted = self.predict(model)
+    def counts(self, model: nn.Module,
+               on_batch: Callable[[int, int], None] | None = None) -> Counts:
+        predicted = self.predict(model, on_batch)
         counts = Counts()
         for i, (example, tags) in enumerate(zip(self.examples, predicted.tags)):
             intent = predicted.intents[i] if predicted.intents is not None else None

@@ -13,8 +13,8 @@ from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from slotfill.corpus import Corpus, Example, scan_corpus
-from slotfill.metrics import extract_spans, split_tag
+from slotfill.data.bio import bio_problems, extract_spans
+from slotfill.data.corpus import Corpus, Example, scan_corpus
 
 _EXAMPLES_SHOWN = 5  # per kind of warning
 
@@ -100,19 +100,6 @@ def soft_problems(corpus: Corpus) -> list[str]:
         if intents:
             warnings.append(f"intents only in {name}, never in train: " + ", ".join(intents))
     return warnings
-
-
-def bio_problems(tags: tuple[str, ...]) -> list[str]:
-    """Positions where an `I-x` does not continue a `B-x` or `I-x`."""
-    problems = []
-    previous = "O"
-    for i, tag in enumerate(tags):
-        prefix, kind = split_tag(tag)
-        prev_prefix, prev_kind = split_tag(previous)
-        if prefix == "I" and not (prev_prefix in ("B", "I") and prev_kind == kind):
-            problems.append(f"token {i + 1}: {tag} after {previous if i else 'the start'}")
-        previous = tag
-    return problems
 
 
 def _summarise(items: list[str], headline: str) -> list[str]:

@@ -13,28 +13,15 @@ from typing import Any
 
 import torch
 
-from slotfill.batching import Batch, batches_for, encode_split, make_batch
 from slotfill.config import Config
-from slotfill.corpus import Corpus
-from slotfill.distributed import Dist
+from slotfill.data.batching import Batch, batches_for, encode_split, make_batch
+from slotfill.data.vocab import UNK, Vocabs
 from slotfill.errors import ConfigError, RunDirError
 from slotfill.models import build_model
+from slotfill.models.checkpoint import transfer_weights
 from slotfill.runtime import configure_threads, resolve_device, seed_everything
-from slotfill.vocab import UNK, Vocabs
-
-
-@dataclass
-class Prepared:
-    """The corpus and vocabularies, read and validated before a run directory exists."""
-
-    corpus: Corpus
-    vocabs: Vocabs
-
-    def summary(self) -> dict[str, Any]:
-        return {"corpus": str(self.corpus.path), "format": self.corpus.format,
-                "sizes": {name: len(split) for name, split in self.corpus.splits.items()},
-                "words": len(self.vocabs.words), "tags": len(self.vocabs.tags),
-                "warnings": self.corpus.warnings}
+from slotfill.training.distributed import Dist
+from slotfill.training.prepare import Prepared
 
 
 @dataclass
@@ -64,8 +51,10 @@ class Trainer:
         self.device = dist.device(resolve_device(tc.device))
         examples = prepared.corpus["train"]
         self.data = encode_split(examples, self.vocabs, labels=True).to(self.device)
-        self.model = build_model(cfg.model, self.vocabs,
-                                 (e.tags for e in examples)).to(self.device)
+        self.model = build_model(cfg.model, self.vocabs, (e.tags for e in examples))
+        if prepared.initial is not None:  # train.init: start from another run's weights
+            transfer_weights(self.model, prepared.initial.model_state)
+        self.model.to(self.device)
         self.forward = self.model  # the module whose call computes the training loss
         if dist.enabled:
             from torch.nn.parallel import DistributedDataParallel
@@ -84,13 +73,16 @@ class Trainer:
                          else contextlib.nullcontext())
         # fp16 gradients underflow without loss scaling; bf16 has fp32's range
         self.scaler = torch.amp.GradScaler("cuda") if tc.precision == "fp16" else None
-        steps = tc.epochs * len(self._batches(None))
-        self.scheduler = make_scheduler(tc.lr_schedule, self.optimizer, steps)
+        self.batches_per_epoch = len(self._batches(None))
+        self.scheduler = make_scheduler(tc.lr_schedule, self.optimizer,
+                                        tc.epochs * self.batches_per_epoch)
         # where the current pass stands, for an exact resume from the middle of it
         self.position: dict[str, Any] | None = None
 
-    def train_epoch(self, on_batch: Callable[[int, int], None] | None = None) -> EpochStats:
-        """One pass over the training data, or the rest of an interrupted one."""
+    def train_epoch(self, on_batch: Callable[[int, int, torch.Tensor], None] | None = None
+                    ) -> EpochStats:
+        """One pass over the training data, or the rest of an interrupted one.
+        `on_batch(done, total, loss)` after each batch, with the batch's detached loss."""
         tc = self.cfg.train
         started = time.perf_counter()
         self.model.train()
@@ -122,9 +114,10 @@ class Trainer:
                 self.scaler.update()
             if isinstance(self.scheduler, torch.optim.lr_scheduler.LambdaLR):
                 self.scheduler.step()
-            loss_sum += loss.detach()
+            loss = loss.detach()
+            loss_sum += loss
             if on_batch:
-                on_batch(step, len(batches))
+                on_batch(step, len(batches), loss)
             if step < len(batches) and self.dist.any(self.should_stop()):
                 self.position = {**position, "step": step, "loss_sum": float(loss_sum),
                                  "norm_sum": float(norm_sum)}

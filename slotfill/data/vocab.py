@@ -45,6 +45,13 @@ class Vocab:
     def decode(self, ids: Iterable[int]) -> list[str]:
         return [self.itos[i] for i in ids]
 
+    def extend(self, items: Iterable[str]) -> tuple[Vocab, list[str]]:
+        """This vocabulary with the new `items` appended (existing ids unchanged), and
+        the items that were added."""
+        added = [s for s in dict.fromkeys(items) if s not in self.stoi]
+        kept = self.itos[2:] if self.specials else self.itos  # Vocab adds the specials
+        return Vocab(kept + added, specials=self.specials), added
+
     def to_dict(self) -> dict:
         return {"itos": list(self.itos), "specials": self.specials}
 
@@ -72,6 +79,18 @@ class Vocabs:
                    Vocab.build((e.tags for e in examples), specials=False),
                    Vocab.build([intents], specials=False) if intents else None,
                    Vocab.build(t for e in examples for t in e.tokens) if chars else None)
+
+    def extend(self, other: Vocabs) -> tuple[Vocabs, dict[str, list[str]]]:
+        """These vocabularies extended by what `other` holds beyond them (existing ids
+        unchanged, so a model's weights still fit), and what was added, per kind."""
+        merged, added = {}, {}
+        for name in ("words", "tags", "intents", "chars"):
+            mine, theirs = getattr(self, name), getattr(other, name)
+            if mine is None or theirs is None:
+                merged[name] = mine
+                continue
+            merged[name], added[name] = mine.extend(theirs.itos)
+        return Vocabs(**merged), added
 
     def to_dict(self) -> dict:
         return {name: vocab.to_dict() if vocab else None for name, vocab in

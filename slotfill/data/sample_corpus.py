@@ -10,7 +10,7 @@ A few cities are held out of training and only appear in valid/test.
 Regenerate the shipped corpus (byte-identical on any OS and Python >= 3.10) from the
 repository root with (`--output` defaults to `data` in the current directory):
 
-    python -m slotfill.sample_corpus --output data
+    python -m slotfill.data.sample_corpus --output data
 
 Only `random.Random(seed).random()` is used, whose sequence Python guarantees across
 versions; every other random choice is built on top of it. Stdlib only.
@@ -409,7 +409,7 @@ def write_corpus(directory: Path, seed: int = SEED) -> None:
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(prog="python -m slotfill.sample_corpus",
+    parser = argparse.ArgumentParser(prog="python -m slotfill.data.sample_corpus",
                                      description="Regenerate the ATIS-style sample corpus.")
     parser.add_argument("--output", type=Path, default=Path("data"),
                         help="output directory (default: ./data)")

@@ -5,10 +5,8 @@ Scores are fractions everywhere in data; tables show them as percentages.
 
 from __future__ import annotations
 
-import csv
-import io
 from collections.abc import Sequence
-from dataclasses import asdict, fields
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
@@ -69,7 +67,8 @@ def per_slot_table(scores: dict, title: str | None = None) -> Table:
 
 
 def epoch_header() -> str:
-    return "  ".join(f"{header:>{width}}" for _, header, width, _ in EPOCH_COLUMNS)
+    return ("  ".join(f"{header:>{width}}" for _, header, width, _ in EPOCH_COLUMNS)
+            + "  (* new best dev F1, saved as best.pt)")
 
 
 def epoch_row(record: Any) -> str:
@@ -96,16 +95,6 @@ def metrics_markdown(columns: dict[str, dict], heading: str = "Scores") -> str:
         parts += ["", f"## Per slot: {name} ({scores['sentences']} utterances)", "",
                   _markdown_table(["slot", "precision", "recall", "F1", "support"], rows)]
     return "\n".join(parts) + "\n"
-
-
-def history_csv(records: Sequence[Any], record_type: type) -> str:
-    out = io.StringIO()
-    writer = csv.DictWriter(out, fieldnames=[f.name for f in fields(record_type)],
-                            lineterminator="\n")
-    writer.writeheader()
-    for record in records:
-        writer.writerow(asdict(record))
-    return out.getvalue()
 
 
 def data_tables(result: Any) -> list[Table]:

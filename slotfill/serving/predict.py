@@ -10,11 +10,11 @@ from typing import NamedTuple
 
 import torch
 
-from slotfill.batching import encode_split
-from slotfill.checkpoint import load_checkpoint
-from slotfill.corpus import Example
-from slotfill.evaluate import Predictions, predict
-from slotfill.metrics import extract_spans
+from slotfill.analysis.evaluate import Predictions, predict
+from slotfill.data.batching import encode_split
+from slotfill.data.bio import extract_spans
+from slotfill.data.corpus import Example
+from slotfill.models.checkpoint import load_checkpoint
 
 PUNCTUATION = frozenset(',!?";:()[]{}')
 _CHUNK = re.compile(r"\S+")

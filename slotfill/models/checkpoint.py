@@ -7,7 +7,6 @@ the same directory, flushed and fsynced, then renamed over the target.
 
 from __future__ import annotations
 
-import os
 import pickle
 import platform
 from dataclasses import dataclass
@@ -17,10 +16,11 @@ from typing import Any
 import torch
 
 from slotfill import __version__
+from slotfill.atomic import atomic_write
 from slotfill.config import Config
+from slotfill.data.vocab import Vocabs
 from slotfill.errors import CheckpointError, ConfigError
 from slotfill.models import build_model
-from slotfill.vocab import Vocabs
 
 FORMAT = "slotfill-checkpoint"
 FORMAT_VERSION = 1
@@ -62,27 +62,17 @@ def save_checkpoint(path: Path, model: torch.nn.Module, config: Config, vocabs: 
     atomic_write(path, lambda f: torch.save(payload, f))
 
 
-def atomic_write(path: Path, write) -> None:
-    """Call `write(file)` on a temporary file, fsync it, then rename it to `path`."""
-    path = Path(path)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
-        with open(tmp, "wb") as f:
-            write(f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
-    try:  # make the rename itself durable
-        fd = os.open(path.parent, os.O_RDONLY)
-        try:
-            os.fsync(fd)
-        finally:
-            os.close(fd)
-    except OSError:
-        pass
+def transfer_weights(model: torch.nn.Module, state: dict[str, torch.Tensor]) -> None:
+    """Start `model` from another model's weights (`train.init`). Its vocabularies extend
+    the other's (same ids, new entries appended), so each parameter is either the same
+    shape, copied whole, or larger along the vocabulary axes: the old entries are copied
+    into its leading block and the new rows keep their fresh initialisation. Buffers (the
+    CRF's transition masks) follow this model's own tags."""
+    params = dict(model.named_parameters())
+    with torch.no_grad():
+        for name, value in state.items():
+            if name in params:
+                params[name][tuple(slice(0, n) for n in value.shape)].copy_(value)
 
 
 def load_checkpoint(path: str | Path) -> Checkpoint:

@@ -18,8 +18,8 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor
 
-from slotfill.corpus import Example
-from slotfill.vocab import Vocabs
+from slotfill.data.corpus import Example
+from slotfill.data.vocab import Vocabs
 
 
 @dataclass

@@ -1,61 +1,18 @@
 """Span-level precision/recall/F1 exactly as the conlleval script computes them (stdlib only).
 
-conlleval splits a tag at its first '-' into a prefix (B, I, E, O, ...) and a type, decides
-where chunks start and end with the rules below (ill-formed BIO such as an `I-x` without a
-`B-x` starts a new chunk), and counts a predicted chunk as correct when a gold chunk has the
-same type, start and end. Scores are micro-averaged; a type with no predicted chunks has
-precision 0. Utterances are separate: no chunk crosses an utterance boundary.
+Chunks are delimited as conlleval does it (data/bio.py), and a predicted chunk is correct
+when a gold chunk has the same type, start and end. Scores are micro-averaged; a type with
+no predicted chunks has precision 0. Utterances are separate: no chunk crosses an
+utterance boundary.
 """
 
 from __future__ import annotations
 
-import functools
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-Span = tuple[str, int, int]  # (type, start, end) with `end` exclusive, in tokens
-
-
-@functools.lru_cache(maxsize=4096)
-def split_tag(tag: str) -> tuple[str, str]:
-    """'B-toloc.city_name' -> ('B', 'toloc.city_name'); 'O' -> ('O', '')."""
-    prefix, dash, kind = tag.partition("-")
-    return (prefix, kind) if dash else (tag, "")
-
-
-def _end_of_chunk(prev: str, tag: str, prev_type: str, kind: str) -> bool:
-    # conlleval's endOfChunk, rule for rule
-    return ((prev in ("B", "I") and tag in ("B", "O"))
-            or (prev == "E" and tag in ("E", "I", "O"))
-            or (prev not in ("O", ".") and prev_type != kind)
-            or prev in ("[", "]"))
-
-
-def _start_of_chunk(prev: str, tag: str, prev_type: str, kind: str) -> bool:
-    # conlleval's startOfChunk, rule for rule
-    return ((tag == "B" and prev in ("B", "I", "O"))
-            or (tag == "I" and prev in ("O", "E"))
-            or (tag == "E" and prev in ("E", "O"))
-            or (tag not in ("O", ".") and prev_type != kind)
-            or tag in ("[", "]"))
-
-
-def extract_spans(tags: Sequence[str]) -> list[Span]:
-    """The chunks of one utterance, as conlleval delimits them."""
-    spans: list[Span] = []
-    prev, prev_type, start = "O", "", None
-    for i, tag in enumerate([*tags, "O"]):  # a trailing O closes the last chunk
-        prefix, kind = split_tag(tag)
-        if start is not None and _end_of_chunk(prev, prefix, prev_type, kind):
-            spans.append((prev_type, start, i))
-            start = None
-        if i < len(tags) and _start_of_chunk(prev, prefix, prev_type, kind):
-            if start is not None:  # conlleval counts every start; close what is open
-                spans.append((prev_type, start, i))
-            start = i
-        prev, prev_type = prefix, kind
-    return spans
+from slotfill.data.bio import extract_spans
 
 
 @dataclass

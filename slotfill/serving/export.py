@@ -27,11 +27,12 @@ import torch
 from onnx import TensorProto, helper, numpy_helper
 
 from slotfill import __version__
-from slotfill.batching import encode_split, make_batch
-from slotfill.checkpoint import atomic_write, load_checkpoint
-from slotfill.corpus import Example
+from slotfill.atomic import atomic_write
+from slotfill.data.batching import encode_split, make_batch
+from slotfill.data.corpus import Example
 from slotfill.errors import SlotfillError
-from slotfill.predict import PUNCTUATION
+from slotfill.models.checkpoint import load_checkpoint
+from slotfill.serving.predict import PUNCTUATION
 
 EXPORTABLE = ("rnn", "lstm", "gru", "jordan")
 OPSET, IR_VERSION = 17, 8  # opset 17: onnxruntime >= 1.13

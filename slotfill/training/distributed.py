@@ -21,7 +21,7 @@ import torch
 import torch.distributed as dist
 from torch import Tensor
 
-from slotfill.metrics import Counts
+from slotfill.analysis.metrics import Counts
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,104 @@
+"""What a training run reports, and the one way it reports it: a list of loggers.
+
+A run calls `start` once, `step` after every training batch and every dev batch, `epoch`
+after each epoch's dev evaluation and checkpoints, and `end` with the final scores. The
+console display, history.csv, TensorBoard and the run report are all loggers; a run on
+several processes gives its loggers to rank 0 only.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+
+@dataclass
+class RunStart:
+    run_dir: Path
+    corpus: dict[str, Any]  # prepare.Prepared.summary(): path, format, sizes, words, ...
+    device: str
+    parameters: int
+    processes: int
+    epochs: int  # the most the run will train
+    resumed_from: str | None = None  # e.g. "epoch 3, batch 40 of 140"; None for a new run
+
+
+@dataclass
+class Step:
+    epoch: int
+    epochs: int
+    phase: str  # "train" or "dev"
+    done: int  # batches of this phase and epoch done so far
+    total: int
+    loss: Any = None  # train: this batch's loss, a detached tensor (reading it may sync a GPU)
+    global_step: int = 0  # training batches since the run began
+
+
+@dataclass
+class EpochRecord:
+    epoch: int
+    train_loss: float
+    dev_precision: float
+    dev_recall: float
+    dev_f1: float
+    grad_norm: float  # mean over the epoch's batches, before clipping
+    lr: float  # at the epoch's start
+    seconds: float  # training plus dev evaluation
+    best: bool
+
+
+@dataclass
+class TrainResult:
+    run_dir: Path
+    best_epoch: int
+    history: list[EpochRecord]
+    dev: dict  # scores of best.pt on dev
+    test: dict | None  # scores of best.pt on test, when the corpus has a test split
+
+
+class TrainingLogger:
+    """Override what you need. `close` is called however the run ends."""
+
+    def start(self, run: RunStart) -> None:
+        pass
+
+    def step(self, step: Step) -> None:
+        pass
+
+    def epoch(self, record: EpochRecord, history: list[EpochRecord]) -> None:
+        pass
+
+    def end(self, result: TrainResult) -> None:
+        pass
+
+    def close(self) -> None:
+        pass
+
+
+class Loggers(TrainingLogger):
+    """Several loggers as one, called in order."""
+
+    def __init__(self, loggers: Iterable[TrainingLogger] = ()) -> None:
+        self.loggers = list(loggers)
+
+    def start(self, run: RunStart) -> None:
+        for logger in self.loggers:
+            logger.start(run)
+
+    def step(self, step: Step) -> None:
+        for logger in self.loggers:
+            logger.step(step)
+
+    def epoch(self, record: EpochRecord, history: list[EpochRecord]) -> None:
+        for logger in self.loggers:
+            logger.epoch(record, history)
+
+    def end(self, result: TrainResult) -> None:
+        for logger in self.loggers:
+            logger.end(result)
+
+    def close(self) -> None:
+        for logger in self.loggers:
+            logger.close()

@@ -1,0 +1,259 @@
+"""Training runs: `train(cfg, run_dir)` fills a new run directory and returns the result;
+`resume(run_dir)` continues an interrupted one exactly as if it had never stopped.
+
+A run goes through set-up (corpus, model, optimiser; on resume their saved state), then
+epochs (one training pass, dev scores, best.pt when dev F1 improves, last.pt always,
+early stopping), then finish (best.pt reloaded and scored on dev and test, metrics
+written). It never prints: progress goes to loggers (events.py), and the run directory's
+files are written through rundir.RunDir. Model selection uses dev only, never test.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import signal
+import threading
+import time
+from collections.abc import Iterable
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+from slotfill.analysis.evaluate import SplitScorer
+from slotfill.config import Config
+from slotfill.errors import DataError, RunDirError
+from slotfill.models.checkpoint import Checkpoint, load_checkpoint, save_checkpoint
+from slotfill.runtime import resolve_device
+from slotfill.training.distributed import Dist
+from slotfill.training.events import (
+    EpochRecord,
+    Loggers,
+    RunStart,
+    Step,
+    TrainingLogger,
+    TrainResult,
+)
+from slotfill.training.loggers import HistoryFile
+from slotfill.training.prepare import Prepared, prepare
+from slotfill.training.rundir import RunDir
+from slotfill.training.trainer import StopRequested, Trainer
+
+
+class TrainingInterrupted(Exception):
+    """A signal stopped training after last.pt was saved; `resume` continues the run."""
+
+    def __init__(self, run_dir: Path, signum: int, where: str) -> None:
+        super().__init__(f"interrupted by signal {signum} {where}")
+        self.run_dir, self.signum, self.where = run_dir, signum, where
+
+
+def train(cfg: Config, run_dir: str | Path, prepared: Prepared | None = None, *,
+          loggers: Iterable[TrainingLogger] = (), dist: Dist | None = None) -> TrainResult:
+    """Train `cfg` into the (new, empty) `run_dir`. Under torchrun, every worker calls
+    this with the same arguments; rank 0 writes the files and calls the loggers."""
+    run = RunDir(run_dir)
+    dist = dist or Dist.from_env(resolve_device(cfg.train.device))
+    if dist.is_main:
+        run.write_config(cfg.to_yaml())
+    return _Run(cfg, run, prepared, loggers, dist).execute()
+
+
+def resume(run_dir: str | Path, *, loggers: Iterable[TrainingLogger] = (),
+           dist: Dist | None = None) -> TrainResult:
+    """Continue the run in `run_dir` from its last.pt (with as many processes as it
+    started with)."""
+    run = RunDir.open(run_dir)
+    if run.read_status().get("state") == "finished":
+        raise RunDirError(f"The run in {run.path} has finished", "nothing to resume; its "
+                          "scores are in metrics.json")
+    if not run.last.is_file():
+        raise RunDirError(f"No last.pt in {run.path}", "the run stopped before its first "
+                          "checkpoint; start it again with `slotfill train`")
+    last = load_checkpoint(run.last)
+    if last.training_state is None:
+        raise RunDirError(f"{run.last} holds no training state",
+                          "it was not written by `slotfill train`")
+    dist = dist or Dist.from_env(resolve_device(last.config.train.device))
+    return _Run(last.config, run, None, loggers, dist).execute(last)
+
+
+@dataclass
+class Selection:
+    """Model selection and early stopping on dev F1."""
+
+    best_f1: float = -1.0
+    best_epoch: int = 0
+    stale: int = 0  # epochs since the best one
+
+    def update(self, epoch: int, f1: float) -> bool:
+        """Record an epoch's dev F1; True when it is a new best."""
+        if f1 > self.best_f1:
+            self.best_f1, self.best_epoch, self.stale = f1, epoch, 0
+            return True
+        self.stale += 1
+        return False
+
+    def exhausted(self, patience: int) -> bool:
+        return bool(patience) and self.stale >= patience
+
+
+class _Run:
+    """One run's epochs and bookkeeping: checkpoints, status, signals, loggers."""
+
+    def __init__(self, cfg: Config, run: RunDir, prepared: Prepared | None,
+                 loggers: Iterable[TrainingLogger], dist: Dist) -> None:
+        self.cfg, self.run, self.prepared, self.dist = cfg, run, prepared, dist
+        main = dist.is_main  # only rank 0 writes files and reports progress
+        self.loggers = Loggers([HistoryFile(run), *loggers] if main else [])
+        self.history: list[EpochRecord] = []
+        self.selection = Selection()
+        self.signal: int | None = None
+
+    def execute(self, last: Checkpoint | None = None) -> TrainResult:
+        self._status("running")
+        try:
+            with self._signals():
+                self._setup(last)
+                for epoch in range(len(self.history) + 1, self.cfg.train.epochs + 1):
+                    if self.selection.exhausted(self.cfg.train.patience):
+                        break  # early stopping, checked here so that a resumed run agrees
+                    self._epoch(epoch)
+                result = self._finish()
+        except TrainingInterrupted as exc:
+            self._status("interrupted", f"signal {exc.signum} {exc.where}")
+            raise
+        except KeyboardInterrupt:
+            self._status("interrupted", "stopped at once by a second signal; last.pt holds "
+                         "the last finished epoch")
+            raise
+        except BaseException as exc:
+            self._status("failed", f"{type(exc).__name__}: {exc}".strip())
+            raise
+        finally:
+            self.loggers.close()
+        self._status("finished", f"best epoch {result.best_epoch}")
+        return result
+
+    # ------------------------------------------------------------ phases
+
+    def _setup(self, last: Checkpoint | None) -> None:
+        """The model, optimiser and data (restored from last.pt on resume); dev scorer."""
+        self.prepared = self.prepared or prepare(self.cfg)
+        self.trainer = Trainer(self.cfg, self.prepared,
+                               should_stop=lambda: self.signal is not None, dist=self.dist)
+        resumed_from = self._restore(last) if last is not None else None
+        self.dev = SplitScorer(self.dist.shard(self.prepared.corpus["valid"]),
+                               self.prepared.vocabs, self.trainer.device,
+                               self.cfg.train.eval_batch_size)
+        model = self.trainer.model
+        self.loggers.start(RunStart(
+            self.run.path, self.prepared.summary(), str(self.trainer.device),
+            sum(p.numel() for p in model.parameters()), self.dist.world_size,
+            self.cfg.train.epochs, resumed_from))
+
+    def _restore(self, last: Checkpoint) -> str:
+        """Weights, optimiser, random states, counters and history from last.pt; returns
+        where the run continues."""
+        if last.vocabs.to_dict() != self.prepared.vocabs.to_dict():
+            raise DataError(f"The corpus at {self.cfg.data.path} changed since the run "
+                            "started", "resume needs the same training data")
+        self.trainer.model.load_state_dict(last.model_state)
+        state = last.training_state
+        self.trainer.load_state_dict(state["trainer"])
+        self.history = [EpochRecord(**row) for row in state["history"]]
+        self.selection = Selection(state["best_f1"], state["best_epoch"], state["stale"])
+        position = self.trainer.position
+        epoch = len(self.history) + 1
+        if position is not None:
+            return f"epoch {epoch}, after batch {position['step']}"
+        return f"epoch {epoch}" if epoch <= self.cfg.train.epochs else "the end"
+
+    def _epoch(self, epoch: int) -> None:
+        """Train one epoch, score dev, write checkpoints, tell the loggers."""
+        tc, trainer, dist, main = self.cfg.train, self.trainer, self.dist, self.dist.is_main
+        epochs, first_step = tc.epochs, (epoch - 1) * trainer.batches_per_epoch
+        started, lr = time.perf_counter(), trainer.lr
+
+        def on_batch(done: int, total: int, loss) -> None:
+            self.loggers.step(Step(epoch, epochs, "train", done, total, loss,
+                                   first_step + done))
+        try:
+            stats = trainer.train_epoch(on_batch if main else None)
+        except StopRequested:
+            self._save_last({"epoch": epoch - 1, "dev_f1": self.selection.best_f1})
+            raise TrainingInterrupted(self.run.path, self.signal or signal.SIGTERM,
+                                      f"in epoch {epoch} after batch "
+                                      f"{trainer.position['step']}") from None
+
+        def on_dev_batch(done: int, total: int) -> None:
+            self.loggers.step(Step(epoch, epochs, "dev", done, total))
+        scores = dist.sum_counts(self.dev.counts(trainer.model, on_dev_batch)).scores()
+        trainer.end_epoch(scores["f1"])
+        improved = self.selection.update(epoch, scores["f1"])
+        meta = {"epoch": epoch, "dev_f1": scores["f1"]}
+        if improved and main:
+            save_checkpoint(self.run.best, trainer.model, self.cfg, self.prepared.vocabs,
+                            meta)
+        self.history.append(EpochRecord(
+            epoch=epoch, train_loss=stats.loss, dev_precision=scores["precision"],
+            dev_recall=scores["recall"], dev_f1=scores["f1"], grad_norm=stats.grad_norm,
+            lr=lr, seconds=time.perf_counter() - started, best=improved))
+        self._save_last(meta)
+        self.loggers.epoch(self.history[-1], self.history)
+        if dist.any(self.signal is not None):
+            raise TrainingInterrupted(self.run.path, self.signal or signal.SIGTERM,
+                                      f"after epoch {epoch}")
+
+    def _finish(self) -> TrainResult:
+        """Scores of best.pt reloaded from disk (what users will get), on rank 0; the
+        other ranks wait for it."""
+        corpus, vocabs, tc = self.prepared.corpus, self.prepared.vocabs, self.cfg.train
+        dev = test = None
+        if self.dist.is_main:
+            device = self.trainer.device
+            best = load_checkpoint(self.run.best).build_model(device)
+            dev = SplitScorer(corpus["valid"], vocabs, device, tc.eval_batch_size).score(best)
+            if "test" in corpus.splits:
+                test = SplitScorer(corpus["test"], vocabs, device,
+                                   tc.eval_batch_size).score(best)
+            self.run.write_metrics(self.selection.best_epoch, len(self.history), dev, test)
+        self.dist.barrier()
+        result = TrainResult(self.run.path, self.selection.best_epoch, self.history, dev, test)
+        self.loggers.end(result)
+        return result
+
+    # ------------------------------------------------------------ bookkeeping
+
+    def _save_last(self, meta: dict) -> None:
+        state = {"trainer": self.trainer.state_dict(),  # collective: every rank calls it
+                 "history": [asdict(r) for r in self.history], **asdict(self.selection)}
+        if self.dist.is_main:
+            save_checkpoint(self.run.last, self.trainer.model, self.cfg, self.prepared.vocabs,
+                            meta, state)
+
+    def _status(self, state: str, reason: str = "") -> None:
+        if self.dist.is_main:
+            self.run.write_status(state, reason)
+
+    @contextlib.contextmanager
+    def _signals(self):
+        """SIGINT/SIGTERM ask training to stop after the current batch (a second one
+        stops at once); only in the main thread, where Python delivers signals."""
+        if threading.current_thread() is not threading.main_thread():
+            yield
+            return
+
+        first = {}
+
+        def handle(signum, frame):
+            # a repeat within a second is the same request (a terminal's Ctrl-C reaches
+            # torchrun's workers twice: directly and forwarded); a later one is impatience
+            if self.signal is not None and time.monotonic() - first["at"] > 1.0:
+                raise KeyboardInterrupt
+            if self.signal is None:
+                self.signal, first["at"] = signum, time.monotonic()
+        previous = {s: signal.signal(s, handle) for s in (signal.SIGINT, signal.SIGTERM)}
+        try:
+            yield
+        finally:
+            for signum, handler in previous.items():
+                signal.signal(signum, handler)
