@@ -55,7 +55,7 @@ def test_log_likelihood_and_viterbi_match_enumeration(lengths):
     uniform = all(n == T for n in lengths)
     trans, start = head._trans()
     log_z = head.log_partition(emissions, None if uniform else mask, trans, start)
-    best = head.decode(emissions, None if uniform else mask)
+    best = head.viterbi(emissions, None if uniform else mask)
     gold = torch.randint(0, K, (B, T))
     gold_score = head.sequence_score(emissions, gold, None if uniform else mask, trans, start)
     for b, n in enumerate(lengths):
@@ -70,7 +70,7 @@ def test_loss_is_mean_nll_per_token_and_never_nan():
     emissions = torch.randn(2, 3, len(TAGS), requires_grad=True)
     tags = torch.tensor([[1, 2, 0], [3, 0, 0]])
     mask = torch.tensor([[True, True, True], [True, True, False]])
-    loss = head.loss(emissions, tags, mask)
+    loss = head.nll(emissions, tags, mask)
     trans, start = head._trans()
     nll = (head.log_partition(emissions, mask, trans, start)
            - head.sequence_score(emissions, tags, mask, trans, start))
@@ -86,7 +86,7 @@ def test_decoding_never_produces_a_forbidden_transition():
         head.transitions.zero_()
     emissions = torch.zeros(50, 6, len(TAGS))
     emissions[:, :, TAGS.index("I-a")] = 5.0  # strongly prefers I-a everywhere
-    best = head.decode(emissions, None)
+    best = head.viterbi(emissions, None)
     allowed, start = allowed_transitions(TAGS)
     for row in best.tolist():
         assert start[row[0]]
@@ -126,3 +126,17 @@ def test_hand_written_gradients_match_autograd(lengths):
     (expected * upstream).sum().backward()
     for a, b in zip(ours, theirs):
         torch.testing.assert_close(a.grad, b.grad)
+
+
+def test_inputs_are_checked_with_messages_that_say_what_was_expected():
+    head = CRFHead(4, *allowed_transitions(["O", "B-a", "I-a"]))
+    emissions, tags = torch.randn(2, 5, 3), torch.zeros(2, 5, dtype=torch.long)
+    with pytest.raises(ValueError, match="emissions must have 3 dimensions .*, got 2"):
+        head.viterbi(emissions[0], None)
+    with pytest.raises(ValueError, match="last dimension of emissions is 3 .*, got 4"):
+        head.nll(torch.randn(2, 5, 4), tags, None)
+    with pytest.raises(ValueError, match=r"emissions and tags must match, got \(2, 5\) and "
+                                         r"\(2, 4\)"):
+        head.nll(emissions, tags[:, :4], None)
+    with pytest.raises(ValueError, match="emissions and mask must match"):
+        head.viterbi(emissions, torch.ones(5, 2, dtype=torch.bool))

@@ -24,6 +24,7 @@ from slotfill.models import build_model
 
 FORMAT = "slotfill-checkpoint"
 FORMAT_VERSION = 1
+_SEQ2SEQ_DECODER = ("tag_embedding.", "init.", "cell.", "attention.", "out.")
 
 
 @dataclass
@@ -114,5 +115,8 @@ def load_checkpoint(path: str | Path) -> Checkpoint:
     except (KeyError, TypeError, ValueError) as exc:
         raise CheckpointError(f"Checkpoint {path} is incomplete",
                               f"missing or malformed entry: {exc}") from None
+    if config.model.type == "seq2seq":  # before 0.2 the decoder's weights sat at the top
+        model_state = {("head." + k if k.startswith(_SEQ2SEQ_DECODER) else k): v
+                       for k, v in model_state.items()}
     return Checkpoint(config, vocabs, model_state, payload.get("meta") or {},
                       payload.get("training"), payload.get("versions") or {}, path)

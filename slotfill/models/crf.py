@@ -40,28 +40,55 @@ def allowed_transitions(tags: Sequence[str],
 
 
 class CRFHead(nn.Module):
-    def __init__(self, input_size: int, allowed: Tensor, allowed_start: Tensor) -> None:
+    """Emissions from encoder states, transition scores, the NLL loss and Viterbi.
+    `loss`/`decode` take encoder states; `nll`/`viterbi` take emissions. `linear` shares
+    an existing tag layer (a Jordan network feeds its output back), else one is made."""
+
+    def __init__(self, input_size: int, allowed: Tensor, allowed_start: Tensor,
+                 linear: nn.Linear | None = None) -> None:
         super().__init__()
         K = allowed.size(0)
-        self.linear = nn.Linear(input_size, K)  # emissions
+        self.linear = linear if linear is not None else nn.Linear(input_size, K)
         self.transitions = nn.Parameter(torch.zeros(K, K))  # [from, to]
         self.start = nn.Parameter(torch.zeros(K))
         self.end = nn.Parameter(torch.zeros(K))
         self.register_buffer("transition_mask", torch.where(allowed, 0.0, FORBIDDEN))
         self.register_buffer("start_mask", torch.where(allowed_start, 0.0, FORBIDDEN))
 
-    def forward(self, states: Tensor) -> Tensor:
-        return self.linear(states)  # (B, T, K)
+    def forward(self, states: Tensor, mask: Tensor | None = None) -> Tensor:
+        return self.linear(states)  # (B, T, K) emissions
+
+    def loss(self, states: Tensor, tags: Tensor, mask: Tensor | None) -> Tensor:
+        return self.nll(self(states), tags, mask)
+
+    def decode(self, states: Tensor, mask: Tensor | None) -> Tensor:
+        return self.viterbi(self(states), mask)
+
+    def _check(self, scores: Tensor, tags: Tensor | None, mask: Tensor | None) -> None:
+        """Shape checks with messages that say what was expected (as pytorch-crf does)."""
+        if scores.dim() != 3:
+            raise ValueError(f"emissions must have 3 dimensions (B, T, K), got {scores.dim()}")
+        if scores.size(2) != self.start.numel():
+            raise ValueError(f"expected last dimension of emissions is {self.start.numel()} "
+                             f"(the number of tags), got {scores.size(2)}")
+        if scores.size(1) == 0:
+            raise ValueError("emissions must have at least one time step, got 0")
+        for name, other in (("tags", tags), ("mask", mask)):
+            if other is not None and other.shape != scores.shape[:2]:
+                raise ValueError(f"the first two dimensions of emissions and {name} must "
+                                 f"match, got {tuple(scores.shape[:2])} and "
+                                 f"{tuple(other.shape)}")
 
     def _trans(self) -> tuple[Tensor, Tensor]:
         return self.transitions + self.transition_mask, self.start + self.start_mask
 
     @torch.autocast("cuda", enabled=False)
     @torch.autocast("cpu", enabled=False)
-    def loss(self, scores: Tensor, tags: Tensor, mask: Tensor | None) -> Tensor:
+    def nll(self, scores: Tensor, tags: Tensor, mask: Tensor | None) -> Tensor:
         """Negative log-likelihood summed over utterances, divided by the number of
-        tokens (the scale of a per-token cross-entropy). scores (B, T, K), tags (B, T).
-        Always in float32: the forward algorithm's sums need the precision."""
+        tokens (the scale of a per-token cross-entropy). scores (B, T, K), tags (B, T),
+        mask (B, T) or None. Always in float32: the forward algorithm's sums need it."""
+        self._check(scores, tags, mask)
         scores = scores.float()
         trans, start = self._trans()
         nll = self.log_partition(scores, mask, trans, start) - \
@@ -89,8 +116,10 @@ class CRFHead(nn.Module):
         return ForwardAlgorithm.apply(scores, trans, start, self.end, mask)
 
     @torch.no_grad()
-    def decode(self, scores: Tensor, mask: Tensor | None) -> Tensor:
-        """Viterbi: the best tag ids, (B, T); positions past a length are meaningless."""
+    def viterbi(self, scores: Tensor, mask: Tensor | None) -> Tensor:
+        """The best tag ids, (B, T), for emissions (B, T, K); positions past a length are
+        meaningless."""
+        self._check(scores, None, mask)
         trans, start = self._trans()
         B, T, K = scores.shape
         best = start + scores[:, 0]  # (B, K)

@@ -9,6 +9,7 @@ exact, like packing, but keeps plain dense tensors, so torch's fused recurrent k
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable
 
 import torch
@@ -73,17 +74,18 @@ def reverse_padded(x: Tensor, lengths: Tensor, mask: Tensor | None) -> Tensor:
     return x.gather(1, index)
 
 
-def build_encoder(cfg: ModelConfig, input_size: int, num_tags: int,
-                  tag_layer: nn.Linear) -> StackedEncoder:
-    """`tag_layer` is the tagger's output layer, which a one-directional Jordan network's
-    top layer feeds back."""
+def build_encoder(cfg: ModelConfig, input_size: int, num_tags: int) -> StackedEncoder:
+    """The configured encoder; seq2seq encodes with an LSTM. A one-directional Jordan
+    network's top layer owns the tag layer it feeds back, as `tag_layer`, for the head."""
     if cfg.type != "jordan":
-        return StackedEncoder(cfg, input_size,
-                              lambda layer, direction, size: TorchRecurrence(cfg, size))
+        kind = dataclasses.replace(cfg, type="lstm") if cfg.type == "seq2seq" else cfg
+        return StackedEncoder(kind, input_size,
+                              lambda layer, direction, size: TorchRecurrence(kind, size))
     from slotfill.models.jordan import JordanLayer
 
     def make(layer: int, direction: int, size: int) -> nn.Module:
-        top_forward = layer == cfg.num_layers - 1 and not cfg.bidirectional
-        return JordanLayer(size, cfg.hidden_size, num_tags, cfg.nonlinearity, cfg.bias,
-                           output=tag_layer if top_forward else None)
-    return StackedEncoder(cfg, input_size, make)
+        return JordanLayer(size, cfg.hidden_size, num_tags, cfg.nonlinearity, cfg.bias)
+    encoder = StackedEncoder(cfg, input_size, make)
+    if not cfg.bidirectional:
+        encoder.tag_layer = encoder.layers[-1][0].output
+    return encoder

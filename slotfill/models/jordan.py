@@ -6,8 +6,8 @@ previous *output*, the tag distribution:
     h_t = act(W x_t + U y_{t-1} + b),    y_t = softmax(V h_t + c),    y_0 = 0
 
 Each layer and direction has its own output layer V. In a one-directional network the top
-layer's V is the tagger's own tag layer, so the distribution fed back is the model's
-prediction, as in the papers. Layers and directions are stacked by encoders.StackedEncoder:
+layer's V is also the tagger's tag layer (encoders.build_encoder hands it to the head), so
+the distribution fed back is the model's prediction, as in the papers. Layers and directions are stacked by encoders.StackedEncoder:
 a bidirectional network runs one such recurrence in each direction (the backward one over
 the reversed utterance) and concatenates their hidden states; stacked layers read the
 hidden states of the layer below.
@@ -26,12 +26,11 @@ class JordanLayer(nn.Module):
     """One direction of one layer: (B, T, I) -> (B, T, H)."""
 
     def __init__(self, input_size: int, hidden_size: int, num_tags: int, nonlinearity: str,
-                 bias: bool, output: nn.Linear | None = None) -> None:
+                 bias: bool) -> None:
         super().__init__()
         self.input = nn.Linear(input_size, hidden_size, bias=bias)  # W, b
         self.recurrent = nn.Linear(num_tags, hidden_size, bias=False)  # U
-        self.output = output if output is not None else nn.Linear(hidden_size, num_tags,
-                                                                  bias=bias)  # V, c
+        self.output = nn.Linear(hidden_size, num_tags, bias=bias)  # V, c
         self.act = torch.tanh if nonlinearity == "tanh" else torch.relu
 
     def forward(self, x: Tensor) -> Tensor:

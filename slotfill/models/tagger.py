@@ -1,4 +1,9 @@
-"""The tagger: word representations -> recurrent encoder -> tag head (+ intent head)."""
+"""The tagger: word representations -> recurrent encoder -> tag head (+ intent head).
+
+Every architecture is this one module with other parts: the encoder is an Elman, Jordan,
+LSTM or GRU stack (LSTM for seq2seq), the tag head a softmax, a CRF or an attention
+decoder. Heads are built from the encoder's `output_size`.
+"""
 
 from __future__ import annotations
 
@@ -13,6 +18,7 @@ from slotfill.models.crf import CRFHead, allowed_transitions
 from slotfill.models.embedder import Embedder, SequenceDropout
 from slotfill.models.encoders import build_encoder
 from slotfill.models.heads import IntentHead, SoftmaxHead
+from slotfill.models.seq2seq import AttentionDecoder
 
 Decoded = tuple[Tensor, Tensor | None]  # tag ids (B, T); intent ids (B,) or None
 
@@ -26,12 +32,16 @@ class Tagger(nn.Module):
         num_tags = len(vocabs.tags)
         self.embedder = Embedder(cfg, len(vocabs.words),
                                  len(vocabs.chars) if vocabs.chars else None)
-        size = cfg.hidden_size * (2 if cfg.bidirectional else 1)
-        self.head = (CRFHead(size, *allowed_transitions(vocabs.tags.itos, train_tags))
-                     if cfg.head == "crf" else SoftmaxHead(size, num_tags))
-        self.encoder = build_encoder(cfg, self.embedder.output_size, num_tags,
-                                     self.head.linear)
+        self.encoder = build_encoder(cfg, self.embedder.output_size, num_tags)
         self.output_dropout = SequenceDropout(cfg.output_dropout, cfg.locked_dropout)
+        size, shared = self.encoder.output_size, getattr(self.encoder, "tag_layer", None)
+        if cfg.type == "seq2seq":
+            self.head = AttentionDecoder(size, cfg.hidden_size, num_tags, cfg.bias)
+        elif cfg.head == "crf":
+            self.head = CRFHead(size, *allowed_transitions(vocabs.tags.itos, train_tags),
+                                linear=shared)
+        else:
+            self.head = SoftmaxHead(size, num_tags, linear=shared)
         self.intent_head = IntentHead(size, len(vocabs.intents)) if cfg.intent else None
 
     def states(self, batch: Batch) -> Tensor:
@@ -39,7 +49,9 @@ class Tagger(nn.Module):
         return self.output_dropout(self.encoder(x, batch.lengths, batch.mask))  # (B, T, H')
 
     def scores(self, batch: Batch) -> Tensor:
-        return self.head(self.states(batch))  # (B, T, K)
+        """Tag scores (B, T, K): a softmax or CRF head's emissions, the decoder's scores
+        while it decodes greedily."""
+        return self.head(self.states(batch), batch.mask)
 
     def forward(self, batch: Batch) -> Tensor:
         """The training loss (so that DistributedDataParallel can wrap the model)."""
@@ -47,7 +59,7 @@ class Tagger(nn.Module):
 
     def loss(self, batch: Batch) -> Tensor:
         states = self.states(batch)
-        loss = self.head.loss(self.head(states), batch.tags, batch.mask)
+        loss = self.head.loss(states, batch.tags, batch.mask)
         if self.intent_head is not None:
             loss = loss + self.intent_head.loss(self.intent_head(states, batch.mask),
                                                 batch.intents)
@@ -56,15 +68,12 @@ class Tagger(nn.Module):
     def decode(self, batch: Batch) -> Decoded:
         """Best tag ids (B, T) (positions past a length are meaningless) and intents."""
         states = self.states(batch)
-        tags = self.head.decode(self.head(states), batch.mask)
+        tags = self.head.decode(states, batch.mask)
         intents = (self.intent_head(states, batch.mask).argmax(1)
                    if self.intent_head is not None else None)
         return tags, intents
 
 
 def build_model(cfg: ModelConfig, vocabs: Vocabs,
-                train_tags: Iterable[Sequence[str]] = ()) -> nn.Module:
-    if cfg.type == "seq2seq":
-        from slotfill.models.seq2seq import Seq2SeqTagger
-        return Seq2SeqTagger(cfg, vocabs)
+                train_tags: Iterable[Sequence[str]] = ()) -> Tagger:
     return Tagger(cfg, vocabs, train_tags)
