@@ -28,7 +28,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from benchmarks.machine import command_line, describe  # noqa: E402
+from benchmarks.machine import command_line, describe, shown_path  # noqa: E402
 
 DEFAULT_ATIS = Path(os.environ.get("SLOTFILL_ATIS_DIR", ROOT.parent / "shared/datasets/atis"))
 
@@ -131,11 +131,12 @@ def write_table(args, rows, results, command: str, runs_dir: Path) -> None:
         "# Accuracy benchmark", "",
         f"- command: `{command}`",
         f"- date: {date.today().isoformat()}",
-        f"- corpus: `{args.data}`; {args.seeds} seeds per config (train.seed=1..{args.seeds}),"
-        " best checkpoint and early stopping on dev only, scores on test",
+        f"- corpus: `{shown_path(args.data)}`; {args.seeds} seeds per config "
+        f"(train.seed=1..{args.seeds}), best checkpoint and early stopping on dev only, "
+        "scores on test",
         f"- machine: {describe()}; torch {torch.__version__}; {args.jobs} runs in parallel "
         "with 1 thread each",
-        f"- runs: `{runs_dir}` (`slotfill compare` puts them side by side)",
+        f"- runs: `{shown_path(runs_dir)}` (`slotfill compare` puts them side by side)",
         "", "Test scores in percent"
         + (", mean ± standard deviation over seeds." if args.seeds > 1 else "."), "",
         "| config | tagger | slot F1 | target | intent acc. | overall acc. | sentence acc. "

@@ -24,7 +24,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from benchmarks.machine import command_line, describe  # noqa: E402
+from benchmarks.machine import command_line, describe, shown_path  # noqa: E402
 from slotfill.training.rundir import RunDir  # noqa: E402
 
 DEFAULT_ATIS = Path(os.environ.get("SLOTFILL_ATIS_DIR", ROOT.parent / "shared/datasets/atis"))
@@ -68,7 +68,7 @@ def main() -> None:
     lines = ["# Distributed training benchmark", "",
              f"- command: `{command}`", f"- date: {date.today().isoformat()}",
              f"- machine: {describe()}; torch {torch.__version__}, gloo backend on CPU",
-             f"- `configs/bilstm.yaml` on `{args.data}` ({tokens:,} training tokens), "
+             f"- `configs/bilstm.yaml` on `{shown_path(args.data)}` ({tokens:,} training tokens), "
              f"{args.epochs} epochs, no early stopping; one process uses torch's default "
              f"threads, N processes share the cores (OMP_NUM_THREADS = cores / N)", "",
              "| processes | seconds per epoch (training + dev) | training tokens/s | "

@@ -22,6 +22,20 @@ def describe() -> str:
             f" Python {platform.python_version()}")
 
 
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def shown_path(path: str | Path) -> str:
+    """A path as results files show it: relative to the repository root (`../shared/...`),
+    never one machine's absolute path."""
+    path = Path(path)
+    if not path.is_absolute():
+        return str(path)
+    return os.path.relpath(path.resolve(), ROOT)
+
+
 def command_line() -> str:
-    """The command that ran this benchmark, as typed from the repository root."""
-    return shlex.join(["python", f"benchmarks/{Path(sys.argv[0]).name}", *sys.argv[1:]])
+    """The command that ran this benchmark, as typed from the repository root (absolute
+    paths among its arguments shown relative to the root)."""
+    args = [shown_path(a) if a.startswith("/") else a for a in sys.argv[1:]]
+    return shlex.join(["python", f"benchmarks/{Path(sys.argv[0]).name}", *args])

@@ -31,7 +31,7 @@ import httpx
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from benchmarks.machine import command_line, describe  # noqa: E402
+from benchmarks.machine import command_line, describe, shown_path  # noqa: E402
 from slotfill.config import parse_yaml  # noqa: E402
 from slotfill.data.corpus import read_corpus  # noqa: E402
 from slotfill.errors import SlotfillError  # noqa: E402
@@ -46,7 +46,7 @@ def free_port() -> int:
 
 def start_server(model: Path, port: int, log) -> subprocess.Popen:
     url = f"http://127.0.0.1:{port}"
-    proc = subprocess.Popen([sys.executable, "-m", "slotfill", "serve", str(model),
+    proc = subprocess.Popen([sys.executable, "-m", "slotfill", "serve", "--model", str(model),
                              "--port", str(port)], stdout=subprocess.DEVNULL, stderr=log)
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline:
@@ -108,7 +108,7 @@ def describe_model(model: Path) -> str:
         return str(model)
     m = (parse_yaml(config_file.read_text(encoding="utf-8")) or {}).get("model", {})
     kind = ("bidirectional " if m.get("bidirectional") else "") + str(m.get("type"))
-    return (f"`{model}` ({kind}, hidden {m.get('hidden_size')}, embedding "
+    return (f"`{shown_path(model)}` ({kind}, hidden {m.get('hidden_size')}, embedding "
             f"{m.get('embedding_dim')}, head {m.get('head', 'softmax')})")
 
 

@@ -209,7 +209,13 @@ def test_commands_needing_an_extra_say_which(trained_run, monkeypatch):
     real = importlib.util.find_spec
     monkeypatch.setattr(importlib.util, "find_spec",
                         lambda name, *a: None if name in ("fastapi", "onnx") else real(name, *a))
-    result = invoke("serve", str(trained_run))
+    result = invoke("serve", "--model", str(trained_run))
     assert result.exit_code == 2 and 'pip install "slotfill[serve]"' in result.stderr
-    result = invoke("export", str(trained_run), "--output", "x.onnx")
+    result = invoke("export", "--model", str(trained_run), "--output", "x.onnx")
     assert result.exit_code == 2 and 'pip install "slotfill[onnx]"' in result.stderr
+
+
+def test_importing_slotfill_leaves_the_warning_filters_alone():
+    code = ("import warnings; before = list(warnings.filters); import slotfill.cli; "
+            "assert warnings.filters == before, 'slotfill changed the warning filters'")
+    subprocess.run([sys.executable, "-c", code], check=True)

@@ -20,12 +20,12 @@ from slotfill.cli import app  # noqa: E402
 from slotfill.config import load_config  # noqa: E402
 from slotfill.data.batching import encode_split, make_batch  # noqa: E402
 from slotfill.data.corpus import read_corpus  # noqa: E402
+from slotfill.data.tokenize import LOOKALIKES, PUNCTUATION  # noqa: E402
 from slotfill.data.vocab import Vocabs  # noqa: E402
 from slotfill.errors import SlotfillError  # noqa: E402
 from slotfill.models import build_model  # noqa: E402
 from slotfill.models.checkpoint import load_checkpoint, save_checkpoint  # noqa: E402
 from slotfill.serving.export import export_onnx, feeds  # noqa: E402
-from slotfill.serving.predict import PUNCTUATION  # noqa: E402
 
 CORPUS = read_corpus(TINY)
 
@@ -126,6 +126,8 @@ def test_vocab_file(tmp_path):
     assert info["tags"] == vocabs.tags.itos and info["intents"] == vocabs.intents.itos
     assert info["char_vocabulary"] == vocabs.chars.itos
     assert set(info["tokenization"]["punctuation"]) == PUNCTUATION
+    assert info["tokenization"]["replace"] == LOOKALIKES
+    assert "o'clock" in info["tokenization"]["rules"]  # the tokenizer's own docstring
     assert [i["name"] for i in info["inputs"]] == ["word_ids", "lengths", "spellings", "chars"]
     assert [o["name"] for o in info["outputs"]] == ["tag_ids", "intent_ids"]
     assert {"slotfill", "torch", "onnx", "opset"} <= set(info["versions"])
@@ -164,11 +166,12 @@ def test_existing_files_are_not_overwritten_without_force(tmp_path):
 
 def test_cli_exports_a_trained_run(trained_run, tmp_path):
     output = tmp_path / "sub" / "model.onnx"
-    result = CliRunner().invoke(app, ["export", str(trained_run), "--output", str(output)])
+    args = ["export", "--model", str(trained_run), "--output", str(output)]
+    result = CliRunner().invoke(app, args)
     assert result.exit_code == 0, result.output
     assert result.stdout.split() == ["wrote", str(output), "wrote",
                                      str(output.with_name("model.vocab.json"))]
-    result = CliRunner().invoke(app, ["export", str(trained_run), "--output", str(output)])
+    result = CliRunner().invoke(app, args)
     assert result.exit_code == 1 and "exists already" in result.output
     assert "Traceback" not in result.output
     ckpt = load_checkpoint(trained_run / "best.pt")
@@ -193,3 +196,13 @@ def test_trained_model_agrees_on_the_bundled_test_split(trained_run, tmp_path):
         ids, _ = run_onnx(session, encode_split(test[start:start + 64], ckpt.vocabs))
         tags += [ckpt.vocabs.tags.decode(row) for row in ids]
     assert tags == expected.tags
+
+
+def test_export_never_writes_an_unchecked_graph(tmp_path, monkeypatch):
+    """Without onnxruntime there is no check against PyTorch, so nothing is written."""
+    import sys
+    checkpoint = make_checkpoint(tmp_path / "best.pt", "lstm", False, "softmax", [])
+    monkeypatch.setitem(sys.modules, "onnxruntime", None)  # import raises ImportError
+    with pytest.raises(SlotfillError, match="needs onnxruntime"):
+        export_onnx(checkpoint, tmp_path / "model.onnx")
+    assert not list(tmp_path.glob("model*"))

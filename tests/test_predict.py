@@ -5,8 +5,9 @@ import torch
 from hypothesis import given
 from hypothesis import strategies as st
 
+from slotfill.data.tokenize import tokenize
 from slotfill.runtime import SMALL_BATCH_TOKENS, threads_for_batch
-from slotfill.serving.predict import Predictor, tokenize
+from slotfill.serving.predict import Predictor
 
 KNOWN = {"st.", "i'd", "o'clock", "louis", "fly", "to"}
 
@@ -77,3 +78,14 @@ def test_small_cpu_batches_run_on_one_thread_and_restore_the_count():
             assert torch.get_num_threads() == 2
     finally:
         torch.set_num_threads(before)
+
+
+def test_unicode_lookalikes_read_as_ascii():
+    """Curly quotes and dashes from phones and word processors: `o’clock` is `o'clock`,
+    and the token's text and offsets still point at what the user wrote."""
+    text = "I’d fly at 5 o’clock “tomorrow”"
+    tokens = tokenize(text, KNOWN)
+    assert [t.norm for t in tokens] == ["i'd", "fly", "at", "5", "o'clock", "tomorrow"]
+    assert [t.text for t in tokens][-2:] == ["o’clock", "tomorrow"]
+    for token in tokens:
+        assert text[token.start:token.end] == token.text

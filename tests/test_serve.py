@@ -221,8 +221,8 @@ def test_real_server_end_to_end(trained_run, predictor, tmp_path):
     stderr_path = tmp_path / "stderr.txt"
     env = {**os.environ, "PYTHONUNBUFFERED": "1", "OMP_NUM_THREADS": "1"}
     with open(stderr_path, "w") as stderr:
-        proc = subprocess.Popen([sys.executable, "-m", "slotfill", "serve", str(trained_run),
-                                 "--port", str(port)], env=env,
+        proc = subprocess.Popen([sys.executable, "-m", "slotfill", "serve", "--model",
+                                 str(trained_run), "--port", str(port)], env=env,
                                 stdout=subprocess.DEVNULL, stderr=stderr)
     try:
         deadline = time.monotonic() + 60

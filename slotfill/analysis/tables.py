@@ -10,6 +10,7 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
+from rich import box
 from rich.table import Table
 
 SUMMARY_ROWS = (  # (key in scores, label)
@@ -125,6 +126,27 @@ def data_tables(result: Any) -> list[Table]:
     return tables
 
 
+def describe_tagger(model: dict) -> str:
+    """A run's model config in a few words: `bilstm+cnn+crf+intent`."""
+    m = model
+    return "+".join(filter(None, [
+        ("bi" if m.get("bidirectional") else "") + str(m.get("type", "?")),
+        f"{m['num_layers']}layers" if m.get("num_layers", 1) > 1 else "",
+        f"window{m['context_window']}" if m.get("context_window") else "",
+        m.get("char") if m.get("char", "none") != "none" else "",
+        "crf" if m.get("head") == "crf" else "",
+        "intent" if m.get("intent") else ""]))
+
+
+def _run_name(run: dict) -> str:
+    name = Path(run["run"]).name
+    return name if run["state"] == "finished" else f"{name} ({run['state']})"
+
+
+def _minutes(run: dict) -> str:
+    return f"{run['seconds'] / 60:.1f}" if run.get("epochs") else ""
+
+
 def compare_table(runs: list[dict]) -> Table:
     """Runs side by side (finished or not); scores in percent. The intent columns appear
     when some run predicts intents."""
@@ -134,25 +156,36 @@ def compare_table(runs: list[dict]) -> Table:
     headers = {"f1": "F1", "intent_accuracy": "intent", "overall_accuracy": "overall",
                "sentence_accuracy": "sent"}
     table = Table(caption="test: " + ", ".join(
-        k.replace("_", " ").replace("f1", "slot F1") for k in test_keys),
+        k.replace("_", " ").replace("f1", "slot F1") for k in test_keys)
+        + "; best/ep: best epoch / epochs run; min: minutes of training and dev scoring",
         caption_justify="left")
-    for name in ("run", "tagger", "best/ep", "dev F1", *(headers[k] for k in test_keys)):
+    for name in ("run", "tagger", "best/ep", "dev F1", *(headers[k] for k in test_keys),
+                 "min"):
         text = name in ("run", "tagger")
         table.add_column(name, justify="left" if text else "right",
                          overflow="fold" if text else "ellipsis", no_wrap=not text)
     for run in runs:
-        m, dev, test = run["model"], run.get("dev") or {}, run.get("test") or {}
-        tagger = "+".join(filter(None, [
-            ("bi" if m.get("bidirectional") else "") + str(m.get("type", "?")),
-            f"{m['num_layers']}layers" if m.get("num_layers", 1) > 1 else "",
-            f"window{m['context_window']}" if m.get("context_window") else "",
-            m.get("char") if m.get("char", "none") != "none" else "",
-            "crf" if m.get("head") == "crf" else "",
-            "intent" if m.get("intent") else ""]))
-        name = Path(run["run"]).name
-        if run["state"] != "finished":
-            name += f" ({run['state']})"
-        table.add_row(name, tagger, f"{run.get('best_epoch', '')}/{run.get('epochs', '')}",
+        dev, test = run.get("dev") or {}, run.get("test") or {}
+        table.add_row(_run_name(run), describe_tagger(run["model"]),
+                      f"{run.get('best_epoch', '')}/{run.get('epochs', '')}",
                       pct(dev["f1"]) if "f1" in dev else "",
-                      *(pct(test[k]) if k in test else "" for k in test_keys))
+                      *(pct(test[k]) if k in test else "" for k in test_keys), _minutes(run))
+    return table
+
+
+def runs_table(runs: list[dict]) -> Table:
+    """`slotfill runs`: one line per run, newest first."""
+    table = Table(caption="F1 in percent; best: best epoch / epochs run; min: minutes",
+                  caption_justify="left", box=box.SIMPLE_HEAD, pad_edge=False)
+    for name in ("run", "tagger", "state", "best", "dev F1", "test F1", "started", "min"):
+        text = name in ("run", "tagger", "state")
+        table.add_column(name, justify="left" if text else "right",
+                         no_wrap=True)
+    for run in runs:
+        dev, test = run.get("dev") or {}, run.get("test") or {}
+        table.add_row(Path(run["run"]).name, describe_tagger(run["model"]), run["state"],
+                      f"{run.get('best_epoch', '')}/{run['epochs']}" if run["epochs"] else "",
+                      pct(dev["f1"]) if "f1" in dev else "",
+                      pct(test["f1"]) if "f1" in test else "",
+                      run["started"][5:16].replace("T", " "), _minutes(run))
     return table

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import functools
+import warnings
 from enum import Enum
+from pathlib import Path
 from typing import Annotated, Optional
 
 import typer
@@ -43,7 +45,10 @@ def friendly(command):
     @functools.wraps(command)
     def wrapper(*args, **kwargs):
         try:
-            return command(*args, **kwargs)
+            with warnings.catch_warnings():
+                # torch warns at import when NumPy is absent; slotfill never needs NumPy
+                warnings.filterwarnings("ignore", message="Failed to initialize NumPy")
+                return command(*args, **kwargs)
         except SlotfillError as exc:
             if _state["debug"]:
                 raise
@@ -72,9 +77,35 @@ def main_options(
     _state["debug"] = debug
 
 
+def print_table(table) -> None:
+    """A table at the terminal's width, or at its natural width when stdout is a pipe or
+    a file (no wrapping at 80 columns there)."""
+    from rich.measure import Measurement
+
+    if out.is_terminal:
+        out.print(table)
+        return
+    width = out.width
+    out.width = Measurement.get(out, out.options.update(width=1000), table).maximum
+    try:
+        out.print(table)
+    finally:
+        out.width = width
+
+
 def escape_markup(text: str) -> str:
     from rich.markup import escape
     return escape(text)
+
+
+def pick_model(model: str | None) -> Path:
+    """The checkpoint of --model; without it the newest run's, named on stderr so that
+    nobody is silently scored on another run than they think."""
+    from slotfill.training.rundir import resolve_model
+    path = resolve_model(model)
+    if model is None:
+        err.print(f"using the newest run: {path.parent} ({path.name})", markup=False)
+    return path
 
 
 def require_extra(extra: str, *modules: str) -> None:

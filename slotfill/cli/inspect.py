@@ -19,6 +19,8 @@ from slotfill.cli.common import (
     escape_markup,
     friendly,
     out,
+    pick_model,
+    print_table,
 )
 
 
@@ -38,11 +40,10 @@ def evaluate(
     from slotfill.analysis import tables
     from slotfill.analysis.evaluate import evaluate_checkpoint
     from slotfill.runtime import resolve_device
-    from slotfill.training.rundir import resolve_model
 
-    result = evaluate_checkpoint(resolve_model(model), data, split.value,
+    result = evaluate_checkpoint(pick_model(model), data, split.value,
                                  device=resolve_device(device.value))
-    text = json.dumps(result.scores, indent=2)
+    text = json.dumps({"model": str(result.checkpoint), **result.scores}, indent=2)
     if output is not None:
         output.write_text(text + "\n", encoding="utf-8")
     if as_json:
@@ -70,7 +71,31 @@ def compare(
     if as_json:
         print(json.dumps(summaries, indent=2))
     else:
-        out.print(tables.compare_table(summaries))
+        print_table(tables.compare_table(summaries))
+
+
+@app.command()
+@friendly
+def runs(
+    runs_dir: Annotated[Path, typer.Argument(
+        metavar="[DIR]", help="where the runs are (default: ./runs)")] = Path("runs"),
+    as_json: JsonOption = False,
+) -> None:
+    """List training runs, newest first: tagger, state, best epoch, F1, date, minutes."""
+    from slotfill.analysis import tables
+    from slotfill.training.rundir import find_runs
+
+    if not runs_dir.is_dir():
+        raise UsageError(f"No such directory: {runs_dir}",
+                         "run `slotfill train` first, or pass the directory that holds "
+                         "your runs")
+    summaries = [run.summary() for run in find_runs(runs_dir)]
+    if as_json:
+        print(json.dumps(summaries, indent=2))
+    elif not summaries:
+        out.print(f"no runs in {runs_dir}", markup=False)
+    else:
+        print_table(tables.runs_table(summaries))
 
 
 data_app = typer.Typer(no_args_is_help=True, help="Inspect corpora.")

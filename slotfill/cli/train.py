@@ -203,7 +203,8 @@ class TrainDisplay(TrainingLogger):
                 self.loss_sum += float(step.loss)
                 self.loss_count += 1
                 self.loss_read = now
-        loss = f"loss {self.loss_sum / self.loss_count:.4f}" if self.loss_count else ""
+        loss = (f"loss {self.loss_sum / self.loss_count:.4f}"
+                if self.loss_count and step.phase == "train" else "")
         self.progress.update(self.task, completed=step.done, loss=loss)
 
     def _new_bar(self, step) -> None:

@@ -21,6 +21,7 @@ from slotfill.cli.common import (
     escape_markup,
     friendly,
     out,
+    pick_model,
     require_extra,
 )
 
@@ -41,9 +42,8 @@ def predict(
     utterances = _read_utterances(texts or [], file)
     from slotfill.runtime import resolve_device
     from slotfill.serving.predict import Predictor
-    from slotfill.training.rundir import resolve_model
 
-    predictor = Predictor(resolve_model(model), device=str(resolve_device(device.value)))
+    predictor = Predictor(pick_model(model), device=str(resolve_device(device.value)))
     for result in predictor.predict(utterances):
         if as_json:
             print(json.dumps(result, ensure_ascii=False))
@@ -88,11 +88,6 @@ def _show_prediction(result: dict) -> None:
     out.print()
 
 
-ModelArgument = Annotated[Optional[str], typer.Argument(
-    metavar="[CKPT|RUN_DIR]",
-    help="checkpoint file, or run directory (its best.pt); default: newest run in ./runs/")]
-
-
 class ExportFormat(str, Enum):
     onnx = "onnx"
 
@@ -100,7 +95,7 @@ class ExportFormat(str, Enum):
 @app.command()
 @friendly
 def export(
-    model: ModelArgument = None,
+    model: ModelOption = None,
     export_format: Annotated[ExportFormat, typer.Option(
         "--format", help="file format")] = ExportFormat.onnx,
     output: Annotated[Path, typer.Option(
@@ -111,16 +106,15 @@ def export(
     """Export a trained tagger to run without slotfill's Python code."""
     require_extra("onnx", "onnx", "onnxruntime")
     from slotfill.serving.export import export_onnx
-    from slotfill.training.rundir import resolve_model
 
-    for path in export_onnx(resolve_model(model), output, force=force):
+    for path in export_onnx(pick_model(model), output, force=force):
         out.print(f"wrote {path}", markup=False)
 
 
 @app.command()
 @friendly
 def serve(
-    model: ModelArgument = None,
+    model: ModelOption = None,
     host: Annotated[str, typer.Option("--host", help="address to listen on")] = "127.0.0.1",
     port: Annotated[int, typer.Option("--port", help="TCP port", min=0, max=65535)] = 8000,
     max_utterances: Annotated[int, typer.Option(
@@ -135,8 +129,7 @@ def serve(
     require_extra("serve", "fastapi", "uvicorn")
     from slotfill.runtime import resolve_device
     from slotfill.serving.serve import Limits, run_server
-    from slotfill.training.rundir import resolve_model
 
-    run_server(resolve_model(model), host, port,
+    run_server(pick_model(model), host, port,
                Limits(max_utterances, max_tokens, max_body_bytes),
                device=str(resolve_device(device.value)))

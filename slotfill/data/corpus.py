@@ -7,8 +7,10 @@ CoNLL format: `<root>/{train,valid|dev,test}[.txt|.conll|.bio]` with one `token 
 line per word (first column the token, last the tag), a blank line between utterances and
 optionally a `# intent: NAME` line before an utterance.
 
-Readers collect every hard problem (with file and line) before raising one DataError, so a
-user fixes a corpus in one pass; soft problems become warnings.
+Tokens are read with Unicode look-alikes (curly quotes, dashes) replaced as predict
+replaces them (data/tokenize.py). Readers collect every hard problem (with file and line)
+before raising one DataError, so a user fixes a corpus in one pass; soft problems become
+warnings.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from slotfill.config import BUNDLED
+from slotfill.data.tokenize import normalise
 from slotfill.errors import DataError
 
 SPLITS = ("train", "valid", "test")
@@ -159,7 +162,7 @@ def _read_atis_split(folder: Path, problems: list[str],
         return None
     examples = []
     for i, (line_in, line_out) in enumerate(zip(words, tags)):
-        tokens, labels = line_in.split(), line_out.split()
+        tokens, labels = normalise(line_in).split(), line_out.split()
         if len(tokens) != len(labels):
             problems.append(f"{seq_out}:{i + 1}: {len(labels)} tags for {len(tokens)} tokens "
                             f"in {seq_in}:{i + 1}")
@@ -213,7 +216,7 @@ def _read_conll_split(path: Path, problems: list[str],
                                 f"{stripped!r}")
                 bad_sentence = True
                 continue
-            tokens.append(columns[0])
+            tokens.append(normalise(columns[0]))
             tags.append(columns[-1])
     flush()
     return examples

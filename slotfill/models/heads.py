@@ -2,8 +2,8 @@
 
 A tag head gives tag scores (`forward(states, mask)`, (B, T, K)), a training loss
 (`loss(states, tags, mask)`) and the best tags (`decode(states, mask)`): the softmax head
-here, the CRF head (crf.py) and the encoder-decoder's attention decoder (seq2seq.py). The intent head scores the utterance's intent from the
-same states.
+here, the CRF head (crf.py) and the encoder-decoder's attention decoder (seq2seq.py).
+The intent head scores the utterance's intent from the same states.
 """
 
 from __future__ import annotations

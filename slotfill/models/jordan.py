@@ -7,10 +7,11 @@ previous *output*, the tag distribution:
 
 Each layer and direction has its own output layer V. In a one-directional network the top
 layer's V is also the tagger's tag layer (encoders.build_encoder hands it to the head), so
-the distribution fed back is the model's prediction, as in the papers. Layers and directions are stacked by encoders.StackedEncoder:
-a bidirectional network runs one such recurrence in each direction (the backward one over
-the reversed utterance) and concatenates their hidden states; stacked layers read the
-hidden states of the layer below.
+the distribution fed back is the model's prediction, as in the papers. Layers and
+directions are stacked by encoders.StackedEncoder: a bidirectional network runs one such
+recurrence in each direction (the backward one over the reversed utterance) and
+concatenates their hidden states; stacked layers read the hidden states of the layer
+below.
 
 The recurrence is inherently sequential (each step needs the previous softmax), so it
 runs step by step; the input projections of all steps are one matmul up front.

@@ -30,25 +30,14 @@ from slotfill import __version__
 from slotfill.atomic import atomic_write
 from slotfill.data.batching import encode_split, make_batch
 from slotfill.data.corpus import Example
+from slotfill.data.tokenize import describe as describe_tokenization
 from slotfill.errors import SlotfillError
 from slotfill.models.checkpoint import load_checkpoint
-from slotfill.serving.predict import PUNCTUATION
 
 EXPORTABLE = ("rnn", "lstm", "gru", "jordan")
 OPSET, IR_VERSION = 17, 8  # opset 17: onnxruntime >= 1.13
 _GATES = {"lstm": [0, 3, 1, 2], "gru": [1, 0, 2], "rnn": [0]}  # torch -> ONNX gate order
 _OPS = {"lstm": "LSTM", "gru": "GRU", "rnn": "RNN"}
-TOKENIZATION = [
-    "lowercase the text; split it at whitespace",
-    "split the punctuation characters in `punctuation` off the start and end of each "
-    "chunk, one token each; drop them unless `words` has them",
-    "split trailing dots off a word unless `words` has the dotted form "
-    "(`st.` stays, `nov.` becomes `nov`); dropped like punctuation",
-    "keep apostrophes inside words (`i'd`, `o'clock`)",
-    "map each token to its index in `words`, 1 (<unk>) if absent; pad with 0",
-]
-
-
 def export_onnx(model_path: Path, output: Path, force: bool = False) -> list[Path]:
     """Write `output` (the ONNX graph) and `<stem>.vocab.json` beside it; return both."""
     ckpt = load_checkpoint(model_path)
@@ -324,8 +313,9 @@ def describe(ckpt, model_file: str) -> dict:
         "tags": list(vocabs.tags.itos),
         "intents": list(vocabs.intents.itos) if cfg.intent else None,
         "char_vocabulary": list(vocabs.chars.itos) if vocabs.chars else None,
-        "tokenization": {"lowercase": True, "punctuation": sorted(PUNCTUATION),
-                         "rules": TOKENIZATION},
+        "tokenization": {**describe_tokenization(),
+                         "then": "map each token to its index in `words`, 1 (<unk>) if "
+                                 "absent; pad with 0"},
         "inputs": [{"name": n, "dtype": "int64", "shape": s, "description": d}
                    for n, s, d in input_specs(cfg)],
         "outputs": outputs,
@@ -345,11 +335,12 @@ def feeds(split) -> dict[str, np.ndarray]:
 
 def check_against_torch(proto, model, vocabs, seed: int = 0) -> None:
     """Tag a padded batch of random utterances with onnxruntime and with PyTorch; the tags
-    (and intents) must agree. Skipped without onnxruntime."""
+    (and intents) must agree. Never skipped: an unchecked graph is not written."""
     try:
         import onnxruntime
     except ImportError:
-        return
+        raise SlotfillError("Export needs onnxruntime to check the graph against PyTorch",
+                            'install the extra: pip install "slotfill[onnx]"') from None
     rng = np.random.default_rng(seed)
     pool = vocabs.words.itos[2:] + ["unseen-word"]
     examples = [Example(tuple(rng.choice(pool, size=n)), ()) for n in (7, 3, 1, 5, 7, 2)]

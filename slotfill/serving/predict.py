@@ -1,12 +1,10 @@
-"""Tag raw text: a tokenizer that keeps character offsets, and a Predictor that loads a
-checkpoint once and tags many utterances."""
+"""Tag raw text: a Predictor loads a checkpoint once and tags many utterances, reporting
+slots against the original text (data/tokenize.py splits it)."""
 
 from __future__ import annotations
 
-import re
-from collections.abc import Container, Sequence
+from collections.abc import Sequence
 from pathlib import Path
-from typing import NamedTuple
 
 import torch
 
@@ -14,53 +12,8 @@ from slotfill.analysis.evaluate import Predictions, predict
 from slotfill.data.batching import encode_split
 from slotfill.data.bio import extract_spans
 from slotfill.data.corpus import Example
+from slotfill.data.tokenize import Token, tokenize
 from slotfill.models.checkpoint import load_checkpoint
-
-PUNCTUATION = frozenset(',!?";:()[]{}')
-_CHUNK = re.compile(r"\S+")
-_NEEDS_SPLIT = re.compile(f"[{re.escape(''.join(sorted(PUNCTUATION)))}]|\\.$")  # or a final dot
-
-
-class Token(NamedTuple):
-    text: str  # as written in the input
-    norm: str  # the form the model reads (lowercased)
-    start: int  # character offsets into the input: text == input[start:end]
-    end: int
-
-
-def tokenize(text: str, known: Container[str] = frozenset()) -> list[Token]:
-    """Split raw text the way ATIS-style corpora are tokenised: lowercase, whitespace,
-    punctuation split off words, in-word apostrophes kept (`i'd`, `o'clock`).
-
-    A word's trailing dots are split off unless the dotted form is in `known` (the
-    model's vocabulary, e.g. `st.`). Punctuation tokens are dropped unless `known` holds
-    them: corpora such as ATIS contain none, so a model has never seen them.
-    """
-    tokens: list[Token] = []
-    for match in _CHUNK.finditer(text):
-        chunk, offset = match.group(), match.start()
-        if not _NEEDS_SPLIT.search(chunk):  # the common case: a plain word
-            tokens.append(Token(chunk, chunk.lower(), offset, match.end()))
-            continue
-        lo, hi = 0, len(chunk)
-        while lo < hi and chunk[lo] in PUNCTUATION:
-            lo += 1
-        while hi > lo and chunk[hi - 1] in PUNCTUATION:
-            hi -= 1
-        word_end = hi
-        while word_end > lo and chunk[word_end - 1] == "." \
-                and chunk[lo:word_end].lower() not in known:
-            word_end -= 1
-        pieces = [(i, i + 1) for i in range(lo)]  # leading punctuation, one token each
-        if word_end > lo:
-            pieces.append((lo, word_end))
-        pieces += [(i, i + 1) for i in range(word_end, len(chunk))]  # dots and punctuation
-        for start, end in pieces:
-            piece = chunk[start:end]
-            is_word = (start, end) == (lo, word_end)
-            if is_word or piece.lower() in known:
-                tokens.append(Token(piece, piece.lower(), offset + start, offset + end))
-    return tokens
 
 
 class Predictor:

@@ -24,14 +24,15 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.requests import ClientDisconnect
 
 from slotfill.data.bio import slot_types
+from slotfill.data.tokenize import Token, tokenize
 from slotfill.errors import SlotfillError
-from slotfill.serving.predict import Predictor, Token, tokenize
+from slotfill.serving.predict import Predictor
 
 
 @dataclass(frozen=True)
 class Limits:
     max_utterances: int = 64  # texts per request
-    max_tokens: int = 512  # tokens per utterance (as slotfill.serving.predict.tokenize counts)
+    max_tokens: int = 512  # tokens per utterance (as slotfill.data.tokenize counts)
     max_body_bytes: int = 1 << 20  # request body size
 
     def __post_init__(self) -> None:
