@@ -35,12 +35,13 @@ def test_no_arguments_shows_help():
 @pytest.mark.parametrize("config", sorted(CONFIGS.glob("*.yaml")), ids=lambda p: p.stem)
 def test_every_shipped_config_trains_evaluates_and_predicts(config: Path, tmp_path):
     run = tmp_path / "run"
-    result = invoke("train", config, *tiny_overrides(epochs=1), "--output", run)
+    result = invoke("train", config, *tiny_overrides(epochs=1), "train.report=true",
+                    "--output", run)
     assert result.exit_code == 0, result.output
     assert result.stdout.strip().splitlines()[-1] == str(run)
     assert "Resolved config" in result.stdout and "dev F1" in result.stdout
     for name in ("config.yaml", "best.pt", "last.pt", "history.csv", "metrics.json",
-                 "metrics.md"):
+                 "metrics.md", "report.html", "curves.png"):
         assert (run / name).is_file(), name
     metrics = json.loads((run / "metrics.json").read_text())
     assert {"dev", "test", "best_epoch"} <= set(metrics)

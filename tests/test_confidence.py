@@ -130,17 +130,6 @@ def test_decoder_confidence_is_the_product_of_its_greedy_step_probabilities():
                                torch.tensor(expected))
 
 
-@pytest.fixture(scope="module")
-def intent_crf_run(tmp_path_factory):
-    from slotfill.config import load_config
-    from slotfill.training.run import train
-
-    run = tmp_path_factory.mktemp("joint")
-    train(load_config(CONFIGS / "joint.yaml", tiny_overrides(epochs=2) + [
-        "train.report=false"]), run)
-    return run
-
-
 @pytest.mark.parametrize("config", ["bilstm", "joint", "seq2seq"])
 def test_tagger_confidence_leaves_the_decoding_alone(config, tmp_path):
     from slotfill.config import load_config
@@ -172,23 +161,23 @@ def test_tagger_confidence_leaves_the_decoding_alone(config, tmp_path):
         assert intents2 is None and sure.intents is None
 
 
-def test_predict_shows_json_and_filters_confidence(intent_crf_run):
+def test_predict_shows_json_and_filters_confidence(trained_intent_run):
     runner = CliRunner()
     text = "flights from boston to denver on nov 2nd"
-    result = runner.invoke(app, ["predict", "--model", str(intent_crf_run), "--json", text])
+    result = runner.invoke(app, ["predict", "--model", str(trained_intent_run), "--json", text])
     assert result.exit_code == 0, result.output
     full = json.loads(result.stdout)
     assert full["slots"] and 0.0 < full["intent_confidence"] <= 1.0
     assert all(0.0 <= s["confidence"] <= 1.0 for s in full["slots"])
     cut = sorted(s["confidence"] for s in full["slots"])[len(full["slots"]) // 2]
-    result = runner.invoke(app, ["predict", "--model", str(intent_crf_run), "--json",
+    result = runner.invoke(app, ["predict", "--model", str(trained_intent_run), "--json",
                                  "--min-confidence", str(cut), text])
     kept = json.loads(result.stdout)
     assert [s for s in full["slots"] if s["confidence"] >= cut] == kept["slots"]
     assert [k for k, _, _ in extract_spans(kept["tags"])] == [s["slot"] for s in kept["slots"]]
-    table = runner.invoke(app, ["predict", "--model", str(intent_crf_run), text]).stdout
+    table = runner.invoke(app, ["predict", "--model", str(trained_intent_run), text]).stdout
     assert f"confidence {full['intent_confidence']:.2f}" in table
     assert f"confidence {full['slots'][0]['confidence']:.2f}" in table
-    result = runner.invoke(app, ["predict", "--model", str(intent_crf_run),
+    result = runner.invoke(app, ["predict", "--model", str(trained_intent_run),
                                  "--min-confidence", "1.5", text])
     assert result.exit_code == 2

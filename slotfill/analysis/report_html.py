@@ -1,0 +1,393 @@
+"""The report's page: sections of HTML around the charts, with the stylesheet and the
+script (report_assets/) inlined, so the file opens offline in any browser.
+
+Scores appear as eval's tables show them (percentages with two decimals); the exact
+fractions travel in a JSON block (`#report-data`) that equals `slotfill eval --json`.
+Each slot type keeps one colour everywhere on the page.
+"""
+
+from __future__ import annotations
+
+import html
+import json
+from collections import Counter
+from datetime import datetime, timezone
+from importlib import resources
+from typing import TYPE_CHECKING
+
+from slotfill import __version__
+from slotfill.analysis.errors import (
+    ERROR_KINDS,
+    EXACT,
+    GOLD_KINDS,
+    MISSED,
+    NONE,
+    SPURIOUS,
+    Utterance,
+)
+from slotfill.analysis.tables import SUMMARY_ROWS, describe_tagger, pct
+
+if TYPE_CHECKING:
+    from slotfill.analysis.report import ReportInputs
+
+MAX_LISTED = 1000  # wrong utterances on the page (--errors-file has them all)
+SECTIONS = (("run", "Run"), ("curves", "Curves"), ("scores", "Scores"),
+            ("errors", "Errors"), ("confusion", "Confusion"), ("buckets", "Length & unseen"),
+            ("calibration", "Calibration"), ("utterances", "Wrong utterances"))
+e = html.escape
+
+
+def render(inputs: ReportInputs) -> str:
+    hues = palette(inputs)
+    body = "\n".join(section(inputs, hues) for section in (
+        _run, _curves, _scores, _breakdown, _confusion, _buckets, _calibration,
+        _utterances))
+    data = {"split": inputs.result.split, "scores": inputs.result.scores,
+            **{k: v for k, v in inputs.analysis.to_dict().items()
+               if k not in ("scores", "wrong")}}
+    asset = resources.files("slotfill.analysis") / "report_assets"
+    nav = "".join(f'<a href="#{key}">{label}</a>' for key, label in SECTIONS)
+    result = inputs.result
+    return f"""<!DOCTYPE html>
+<html lang="en">
+<head>
+<meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<meta name="generator" content="slotfill {e(__version__)}">
+<title>{e(inputs.run.name)}: slotfill report</title>
+<style>
+{(asset / "report.css").read_text(encoding="utf-8")}
+</style>
+</head>
+<body>
+<header class="top"><div class="wrap">
+<div class="eyebrow">slotfill run report</div>
+<h1>{e(inputs.run.name)}</h1>
+<p class="sub">{e(describe_tagger(inputs.run.config.get("model", {})))} tagger, scored on
+the <b>{e(result.split)}</b> split of <code>{e(str(result.corpus))}</code>
+({result.scores["sentences"]:,} utterances, {result.scores["tokens"]:,} tokens)</p>
+</div></header>
+<nav class="nav"><div class="wrap">{nav}</div></nav>
+<main class="wrap">
+{body}
+</main>
+<footer class="wrap">Written {datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")} by
+slotfill {e(__version__)}. Every number is computed as <code>slotfill eval</code> computes
+it for this checkpoint and split.</footer>
+<script type="application/json" id="report-data">{_json(data)}</script>
+<script>
+{(asset / "report.js").read_text(encoding="utf-8")}
+</script>
+</body>
+</html>
+"""
+
+
+# ---------------------------------------------------------------- sections
+
+def _section(key: str, title: str, content: str, intro: str = "") -> str:
+    intro = f'<p class="intro">{intro}</p>' if intro else ""
+    return f'<section id="{key}"><h2>{e(title)}</h2>{intro}\n{content}\n</section>'
+
+
+def _run(inputs: ReportInputs, hues: dict[str, int]) -> str:
+    import yaml
+
+    run, result, summary = inputs.run, inputs.result, inputs.run.summary
+    facts = [("tagger", describe_tagger(run.config.get("model", {}))),
+             ("corpus", f"{result.corpus} ({run.config.get('data', {}).get('format', '')})"),
+             ("scored", f"{result.split}: {result.scores['sentences']:,} utterances")]
+    if summary:
+        epochs = summary.get("epochs", 0)
+        facts += [("best epoch", f"{summary.get('best_epoch', '')} of {epochs} run"),
+                  ("training time", _duration(summary.get("seconds", 0.0))),
+                  ("state", " ".join(filter(None, [summary.get("state"),
+                                                   summary.get("reason")]))),
+                  ("started", summary.get("started", "").replace("T", " "))]
+    facts += [("checkpoint", str(result.checkpoint)),
+              ("written with", ", ".join(f"{k} {v}" for k, v in result.versions.items()))]
+    rows = "".join(f"<dt>{e(k)}</dt><dd>{e(str(v))}</dd>" for k, v in facts)
+    config = yaml.safe_dump(run.config, sort_keys=False)
+    return _section("run", "The run", f"""<div class="two">
+<dl class="facts">{rows}</dl>
+<div><div class="label">resolved config</div><pre class="config">{e(config)}</pre></div>
+</div>""")
+
+
+def _curves(inputs: ReportInputs, hues: dict[str, int]) -> str:
+    if "curves" not in inputs.charts:
+        return _section("curves", "Training curves", '<p class="none">No training history: '
+                        "this checkpoint is not in a run directory.</p>")
+    history = inputs.run.history
+    head = "".join(f"<th>{h}</th>" for h in ("epoch", "loss", "dev P", "dev R", "dev F1",
+                                              "|grad|", "lr", "seconds"))
+    rows = "".join(
+        f"<tr{' class=best' if r.get('best') else ''}><td>{r['epoch']}</td>"
+        f"<td>{r['train_loss']:.4f}</td><td>{pct(r['dev_precision'])}</td>"
+        f"<td>{pct(r['dev_recall'])}</td><td>{pct(r['dev_f1'])}</td>"
+        f"<td>{r['grad_norm']:.3g}</td><td>{r['lr']:.2e}</td><td>{r['seconds']:.1f}</td></tr>"
+        for r in history)
+    best = inputs.run.summary.get("best_epoch")
+    chart = inputs.charts["curves"]
+    return _section("curves", "Training curves", f"""<figure class="chart">{chart}</figure>
+<details><summary>every epoch (history.csv)</summary>
+<table class="num"><thead><tr>{head}</tr></thead><tbody>{rows}</tbody></table></details>""",
+                    f"Per epoch; the dashed line marks epoch {best}, whose checkpoint "
+                    "(best dev F1) is scored below. Also in <code>curves.png</code>.")
+
+
+def _scores(inputs: ReportInputs, hues: dict[str, int]) -> str:
+    scores = inputs.result.scores
+    cards = "".join(f'<div class="card"><div class="big">{pct(scores[key])}</div>'
+                    f'<div class="label">{e(label)} (%)</div></div>'
+                    for key, label in SUMMARY_ROWS if key in scores)
+    rows = "".join(
+        f'<tr><td data-v="{e(slot)}">{_swatch(slot, hues)}{e(slot)}</td>'
+        + "".join(f'<td data-v="{row[k]}">{pct(row[k])}</td>'
+                  for k in ("precision", "recall", "f1"))
+        + f'<td data-v="{row["support"]}">{row["support"]}</td></tr>'
+        for slot, row in scores["per_slot"].items())
+    table = _table("per-slot", ["slot", "precision", "recall", "F1", "support"], rows)
+    return _section("scores", "Scores", f'<div class="cards">{cards}</div>\n{table}',
+                    "Span precision, recall and F1 as conlleval computes them (micro-"
+                    "averaged), then per slot type; click a column to sort.")
+
+
+def _breakdown(inputs: ReportInputs, hues: dict[str, int]) -> str:
+    breakdown = inputs.analysis.breakdown
+    every = breakdown["all"]
+    gold = sum(every[k] for k in GOLD_KINDS)
+    predicted = sum(inputs.analysis.counts.predicted.values())
+    bar = _stacked(every, gold)
+    legend = "".join(f'<span class="key"><i class="k-{_css(k)}"></i>{e(k)} '
+                     f'<b>{every[k]:,}</b></span>' for k in GOLD_KINDS)
+    kinds = [*GOLD_KINDS, SPURIOUS]
+    rows = []
+    for slot, counts in sorted(((k, v) for k, v in breakdown.items() if k != "all"),
+                               key=lambda kv: (-_errors(kv[1]), kv[0])):
+        support = sum(counts[k] for k in GOLD_KINDS)
+        rows.append(f'<tr><td data-v="{e(slot)}">{_swatch(slot, hues)}{e(slot)}</td>'
+                    f'<td data-v="{support}">{support}</td>'
+                    + "".join(f'<td data-v="{counts[k]}">{counts[k] or ""}</td>' for k in kinds)
+                    + f'<td data-v="{_errors(counts)}">{_errors(counts)}</td>'
+                    f'<td class="barcell">{_stacked(counts, support)}</td></tr>')
+    table = _table("breakdown", ["slot", "gold spans", "exact", "wrong type", "wrong bounds",
+                                 "type and bounds", "missed", "spurious", "errors",
+                                 "gold spans by kind"], "".join(rows))
+    return _section("errors", "Error breakdown", f"""<div class="overall">{bar}
+<div class="legend">{legend}</div>
+<p>{gold:,} gold spans; {predicted:,} predicted spans, of which
+<b>{every[SPURIOUS]:,}</b> overlap no gold span (spurious).</p></div>
+{table}""", "Each gold span is exact (type and boundaries right), of the wrong type, with the "
+                    "wrong boundaries, both, or missed (no predicted span overlaps it). Slot "
+                    "types with the most errors first.")
+
+
+def _confusion(inputs: ReportInputs, hues: dict[str, int]) -> str:
+    analysis = inputs.analysis
+    pairs = [(g, p, n) for (g, p), n in analysis.slot_confusion.items() if g != p]
+    pairs.sort(key=lambda x: (-x[2], x[0], x[1]))
+    listed = "".join(f"<tr><td>{_label(g, hues)}</td><td>{_label(p, hues)}</td>"
+                     f"<td data-v='{n}'>{n}</td></tr>" for g, p, n in pairs[:25])
+    parts = []
+    if "slot_confusion" in inputs.charts:
+        parts.append(f'<figure class="chart">{inputs.charts["slot_confusion"]}</figure>')
+        parts.append(_table("confused-pairs", ["gold", "predicted", "spans"], listed))
+    else:
+        parts.append('<p class="none">No slot type was confused with another.</p>')
+    if analysis.intent_confusion is not None:
+        parts.append("<h3>Intents</h3>")
+        if "intent_confusion" in inputs.charts:
+            parts.append(f'<figure class="chart">{inputs.charts["intent_confusion"]}</figure>')
+        else:
+            parts.append('<p class="none">Every intent was predicted right.</p>')
+    return _section("confusion", "Label transfer", "\n".join(parts),
+                    "Gold slot type (rows) against the type of the predicted span that "
+                    "overlaps it (columns), for the most confused pairs; <code>-</code> is no "
+                    "span (a missed gold span, or a spurious predicted one). Spans of the right "
+                    "type with wrong boundaries are counted under Error breakdown.")
+
+
+def _buckets(inputs: ReportInputs, hues: dict[str, int]) -> str:
+    intents = inputs.analysis.intent_confusion is not None
+    head = ["utterances", "precision", "recall", "F1", "sentence accuracy",
+            *(["intent accuracy"] if intents else [])]
+    tables = []
+    for title, first, buckets in (
+            ("utterance length", "length", inputs.analysis.by_length),
+            ("words unseen in training", "words", inputs.analysis.by_unseen)):
+        rows = []
+        for label, counts in buckets.items():
+            s = counts.scores()
+            if not s["sentences"]:
+                continue
+            cells = [f'<td data-v="{s["sentences"]}">{s["sentences"]:,}</td>']
+            for key in ("precision", "recall", "f1", "sentence_accuracy",
+                        *(["intent_accuracy"] if intents else [])):
+                cells.append(f'<td data-v="{s[key]}">{_bar(s[key])}{pct(s[key])}</td>')
+            rows.append(f"<tr><td>{e(label)}</td>{''.join(cells)}</tr>")
+        tables.append(f"<div><h3>{e(title)}</h3>"
+                      f"{_table(first, [first, *head], ''.join(rows))}</div>")
+    return _section("buckets", "By length and unseen words", "\n".join(tables),
+                    "The same scores on subsets of the utterances: by number of words, and "
+                    "whether an utterance holds a word the training data never showed.")
+
+
+def _calibration(inputs: ReportInputs, hues: dict[str, int]) -> str:
+    if "calibration" not in inputs.charts:
+        return _section("calibration", "Calibration",
+                        '<p class="none">No predicted spans to calibrate.</p>')
+    rows = []
+    for name, result in (("slot spans", inputs.analysis.calibration),
+                         ("intents", inputs.analysis.intent_calibration)):
+        if result is not None and result.count:
+            rows.append(f"<tr><td>{name}</td><td data-v='{result.count}'>{result.count:,}</td>"
+                        f"<td>{pct(result.confidence)}</td><td>{pct(result.accuracy)}</td>"
+                        f"<td>{pct(result.ece)}</td></tr>")
+    table = _table("calibration", ["predictions", "count", "mean confidence (%)",
+                                   "share right (%)", "ECE (%)"], "".join(rows))
+    chart = inputs.charts["calibration"]
+    return _section("calibration", "Calibration", f"""<figure class="chart narrow">{chart}</figure>
+{table}""", "Does a confidence of 0.8 come true 80% of the time? Predictions are binned by "
+                    "confidence; a bar below the diagonal means overconfidence. A predicted span "
+                    "is right when it is exact. ECE: the bins' mean gap, weighted by their size.")
+
+
+def _utterances(inputs: ReportInputs, hues: dict[str, int]) -> str:
+    wrong = inputs.analysis.wrong
+    shown = wrong[:MAX_LISTED]
+    involved: Counter = Counter()
+    kinds: Counter = Counter()
+    items = []
+    for number, u in enumerate(shown, start=1):
+        slots = _involved(u)
+        involved.update(slots)
+        kinds.update(u.kinds)
+        items.append(_utterance(u, number, slots, hues))
+    slot_options = "".join(f'<option value="{e(s)}">{e(s)} ({n})</option>'
+                           for s, n in sorted(involved.items()))
+    kind_options = "".join(f'<option value="{e(k)}">{e(k)} ({kinds[k]})</option>'
+                           for k in ERROR_KINDS if kinds[k])
+    more = (f"<p class='none'>The {MAX_LISTED:,} worst of {len(wrong):,} are listed; "
+            "<code>slotfill eval --errors-file FILE</code> writes them all.</p>"
+            if len(wrong) > MAX_LISTED else "")
+    any_ = '<option value="">any</option>'
+    return _section("utterances", "Wrong utterances", f"""<div class="filters">
+<label>slot type <select id="filter-slot">{any_}{slot_options}</select></label>
+<label>error <select id="filter-kind">{any_}{kind_options}</select></label>
+<label>words <input id="filter-text" type="search" placeholder="search"></label>
+<span id="filter-count" class="count">{len(shown):,} of {len(shown):,} shown</span>
+</div>
+{more}<div id="utterance-list">{''.join(items)}</div>""",
+                    f"{len(wrong):,} of {len(inputs.analysis.utterances):,} utterances have a "
+                    "wrong tag or intent, most errors first, then the most confidently wrong. "
+                    "Spans are coloured by slot type; a red border marks a span that is wrong "
+                    "(missed or spurious), an amber one a span judged wrong in type or "
+                    "boundary; the number after a predicted slot is its confidence.")
+
+
+# ---------------------------------------------------------------- pieces
+
+def _utterance(u: Utterance, number: int, slots: list[str], hues: dict[str, int]) -> str:
+    """One wrong utterance: its error kinds and intents, then the gold and the predicted
+    spans in the text."""
+    exact = {match for kind, match in u.judged if kind == EXACT}
+    gold_state = ["ok" if kind == EXACT else "bad" if kind == MISSED else "partial"
+                  for kind, _ in u.judged]
+    predicted_state = ["ok" if i in exact else "bad" if i in u.spurious else "partial"
+                       for i in range(len(u.predicted))]
+    notes = [f" {p:.2f}" if p is not None else "" for p in u.confidence]
+    badges = "".join(f'<span class="badge k-{_css(k)}">{e(k)}</span>' for k in u.kinds)
+    intent = ""
+    if u.predicted_intent is not None:
+        sure = f" {u.intent_confidence:.2f}" if u.intent_confidence is not None else ""
+        verdict = "ok" if u.intent_right else "bad"
+        intent = (f'<span class="intent">intent <b>{e(str(u.gold_intent))}</b>'
+                  + ("" if u.intent_right else " → ")
+                  + f'<span class="{verdict}">{"" if u.intent_right else e(u.predicted_intent)}'
+                  f"{sure}</span></span>")
+    unseen = (f'<span class="unseen">unseen: {e(", ".join(u.unseen))}</span>'
+              if u.unseen else "")
+    return (f'<article class="utt" data-slots="{e(" ".join(slots))}" '
+            f'data-kinds="{e("|".join(u.kinds))}" data-text="{e(" ".join(u.tokens))}">'
+            f'<header><span class="num">{number}</span>'
+            f'<span class="idx">utterance {u.index + 1}</span>{badges}{intent}{unseen}</header>'
+            f'<div class="line"><span class="who">gold</span>'
+            f'{_tokens(u.tokens, u.gold, gold_state, [""] * len(u.gold), hues)}</div>'
+            f'<div class="line"><span class="who">predicted</span>'
+            f'{_tokens(u.tokens, u.predicted, predicted_state, notes, hues)}</div></article>')
+
+
+def _tokens(tokens, spans, states, notes, hues: dict[str, int]) -> str:
+    out, at = [], 0
+    for (kind, start, end), state, note in sorted(zip(spans, states, notes),
+                                                  key=lambda x: x[0][1]):
+        out += [f"<span class='w'>{e(t)}</span>" for t in tokens[at:start]]
+        out.append(f'<span class="chip {state}" style="--h:{hues.get(kind, 0)}">'
+                   f'<span class="w">{e(" ".join(tokens[start:end]))}</span>'
+                   f'<span class="l">{e(kind)}{e(note)}</span></span>')
+        at = end
+    out += [f"<span class='w'>{e(t)}</span>" for t in tokens[at:]]
+    return f'<div class="toks">{"".join(out)}</div>'
+
+
+def _involved(u: Utterance) -> list[str]:
+    """The slot types of the spans judged wrong in an utterance."""
+    exact = {match for kind, match in u.judged if kind == EXACT}
+    found = {s[0] for s, (kind, _) in zip(u.gold, u.judged) if kind != EXACT}
+    found |= {s[0] for i, s in enumerate(u.predicted) if i not in exact}
+    return sorted(found)
+
+
+def _table(name: str, header: list[str], rows: str) -> str:
+    head = "".join(f'<th data-col="{i}">{e(h)}</th>' for i, h in enumerate(header))
+    return (f'<div class="scroll"><table class="sortable num" id="table-{_css(name)}">'
+            f"<thead><tr>{head}</tr></thead><tbody>{rows}</tbody></table></div>")
+
+
+def _stacked(counts: Counter, total: int) -> str:
+    if not total:
+        return '<div class="stack empty"></div>'
+    parts = "".join(f'<i class="k-{_css(k)}" style="width:{100 * counts[k] / total:.3f}%" '
+                    f'title="{e(k)}: {counts[k]}"></i>' for k in GOLD_KINDS if counts[k])
+    return f'<div class="stack">{parts}</div>'
+
+
+def _bar(value: float) -> str:
+    return f'<span class="bar"><i style="width:{100 * value:.2f}%"></i></span>'
+
+
+def _swatch(slot: str, hues: dict[str, int]) -> str:
+    return f'<i class="swatch" style="--h:{hues.get(slot, 0)}"></i>'
+
+
+def _label(name: str, hues: dict[str, int]) -> str:
+    if name == NONE:
+        return f'<span class="muted">{NONE} (none)</span>'
+    return f"{_swatch(name, hues)}{e(name)}"
+
+
+def _errors(counts: Counter) -> int:
+    return sum(n for k, n in counts.items() if k != EXACT)
+
+
+def palette(inputs: ReportInputs) -> dict[str, int]:
+    """One hue per slot type for the whole page: the most frequent types (gold spans,
+    then predicted ones) first, each a golden angle from the one before, so that the
+    common types differ most."""
+    counts = inputs.analysis.counts
+    ranked = sorted(set(counts.gold) | set(counts.predicted),
+                    key=lambda kind: (-counts.gold[kind], -counts.predicted[kind], kind))
+    return {kind: round(i * 137.508 + 210) % 360 for i, kind in enumerate(ranked)}
+
+
+def _css(name: str) -> str:
+    return name.replace(" ", "-").replace(",", "")
+
+
+def _duration(seconds: float) -> str:
+    return f"{seconds:.0f} s" if seconds < 120 else f"{seconds / 60:.1f} min"
+
+
+def _json(data: dict) -> str:
+    return json.dumps(data).replace("</", "<\\/")
