@@ -18,6 +18,7 @@ from slotfill.analysis.errors import NONE, ErrorAnalysis, analyse
 from slotfill.analysis.evaluate import EvalResult, evaluate_checkpoint
 
 CONFUSED_PAIRS = 16  # the heatmaps show the labels of this many most confused pairs
+NO_SPAN = "(no span)"  # NONE as the heatmaps label it
 
 
 @dataclass
@@ -80,8 +81,12 @@ def _analysis_charts(analysis: ErrorAnalysis) -> dict[str, str]:
              "predicted intent")):
         rows, columns = most_confused(counter or {})
         if rows:
-            found[name] = charts.svg(charts.heatmap(rows, columns, counter, row_label,
-                                                    column_label), name)
+            shown = {label: NO_SPAN if label == NONE else label for label in [*rows, *columns]}
+            counts = {(shown[g], shown[p]): n for (g, p), n in counter.items()
+                      if g in shown and p in shown}
+            found[name] = charts.svg(charts.heatmap(
+                [shown[r] for r in rows], [shown[c] for c in columns], counts, row_label,
+                column_label), name)
     curves = {name: value for name, value in (("slot spans", analysis.calibration),
                                               ("intents", analysis.intent_calibration))
               if value is not None and value.count}

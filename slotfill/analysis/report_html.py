@@ -48,6 +48,10 @@ def render(inputs: ReportInputs) -> str:
     asset = resources.files("slotfill.analysis") / "report_assets"
     nav = "".join(f'<a href="#{key}">{label}</a>' for key, label in SECTIONS)
     result = inputs.result
+    headline = "".join(f"<div><b>{pct(result.scores[key])}</b><span>{label}</span></div>"
+                       for key, label in (("f1", "slot F1"), ("intent_accuracy", "intent acc."),
+                                          ("sentence_accuracy", "sentence acc."))
+                       if key in result.scores)
     return f"""<!DOCTYPE html>
 <html lang="en">
 <head>
@@ -61,6 +65,7 @@ def render(inputs: ReportInputs) -> str:
 </head>
 <body>
 <header class="top"><div class="wrap">
+<div class="headline">{headline}</div>
 <div class="eyebrow">slotfill run report</div>
 <h1>{e(inputs.run.name)}</h1>
 <p class="sub">{e(describe_tagger(inputs.run.config.get("model", {})))} tagger, scored on
@@ -101,8 +106,8 @@ def _run(inputs: ReportInputs, hues: dict[str, int]) -> str:
         epochs = summary.get("epochs", 0)
         facts += [("best epoch", f"{summary.get('best_epoch', '')} of {epochs} run"),
                   ("training time", _duration(summary.get("seconds", 0.0))),
-                  ("state", " ".join(filter(None, [summary.get("state"),
-                                                   summary.get("reason")]))),
+                  ("state", summary.get("state", "") + (f" ({summary['reason']})"
+                                                        if summary.get("reason") else "")),
                   ("started", summary.get("started", "").replace("T", " "))]
     facts += [("checkpoint", str(result.checkpoint)),
               ("written with", ", ".join(f"{k} {v}" for k, v in result.versions.items()))]
@@ -187,12 +192,13 @@ def _confusion(inputs: ReportInputs, hues: dict[str, int]) -> str:
     analysis = inputs.analysis
     pairs = [(g, p, n) for (g, p), n in analysis.slot_confusion.items() if g != p]
     pairs.sort(key=lambda x: (-x[2], x[0], x[1]))
-    listed = "".join(f"<tr><td>{_label(g, hues)}</td><td>{_label(p, hues)}</td>"
+    listed = "".join(f"<tr><td>{_label(g, hues)}</td><td class=text>{_label(p, hues)}</td>"
                      f"<td data-v='{n}'>{n}</td></tr>" for g, p, n in pairs[:25])
     parts = []
     if "slot_confusion" in inputs.charts:
-        parts.append(f'<figure class="chart">{inputs.charts["slot_confusion"]}</figure>')
-        parts.append(_table("confused-pairs", ["gold", "predicted", "spans"], listed))
+        pairs_table = _table("confused-pairs", ["gold", "predicted", "spans"], listed, 2)
+        parts.append(f'<div class="side"><figure class="chart">{inputs.charts["slot_confusion"]}'
+                     f"</figure>{pairs_table}</div>")
     else:
         parts.append('<p class="none">No slot type was confused with another.</p>')
     if analysis.intent_confusion is not None:
@@ -203,8 +209,9 @@ def _confusion(inputs: ReportInputs, hues: dict[str, int]) -> str:
             parts.append('<p class="none">Every intent was predicted right.</p>')
     return _section("confusion", "Label transfer", "\n".join(parts),
                     "Gold slot type (rows) against the type of the predicted span that "
-                    "overlaps it (columns), for the most confused pairs; <code>-</code> is no "
-                    "span (a missed gold span, or a spurious predicted one). Spans of the right "
+                    "overlaps it (columns), for the most confused pairs: how many gold spans "
+                    "of a type were taken for another; (no span) is a missed gold span, or a "
+                    "spurious predicted one. Spans of the right "
                     "type with wrong boundaries are counted under Error breakdown.")
 
 
@@ -339,8 +346,11 @@ def _involved(u: Utterance) -> list[str]:
     return sorted(found)
 
 
-def _table(name: str, header: list[str], rows: str) -> str:
-    head = "".join(f'<th data-col="{i}">{e(h)}</th>' for i, h in enumerate(header))
+def _table(name: str, header: list[str], rows: str, text_columns: int = 1) -> str:
+    """A sortable table; the first `text_columns` columns are text (left-aligned), the
+    others numbers."""
+    head = "".join(f'<th data-col="{i}"{" class=text" if i < text_columns else ""}>{e(h)}</th>'
+                   for i, h in enumerate(header))
     return (f'<div class="scroll"><table class="sortable num" id="table-{_css(name)}">'
             f"<thead><tr>{head}</tr></thead><tbody>{rows}</tbody></table></div>")
 
@@ -363,7 +373,7 @@ def _swatch(slot: str, hues: dict[str, int]) -> str:
 
 def _label(name: str, hues: dict[str, int]) -> str:
     if name == NONE:
-        return f'<span class="muted">{NONE} (none)</span>'
+        return '<span class="muted">(no span)</span>'
     return f"{_swatch(name, hues)}{e(name)}"
 
 
