@@ -35,13 +35,12 @@ def test_no_arguments_shows_help():
 @pytest.mark.parametrize("config", sorted(CONFIGS.glob("*.yaml")), ids=lambda p: p.stem)
 def test_every_shipped_config_trains_evaluates_and_predicts(config: Path, tmp_path):
     run = tmp_path / "run"
-    result = invoke("train", config, *tiny_overrides(epochs=1), "train.report=true",
-                    "--output", run)
+    result = invoke("train", config, *tiny_overrides(epochs=1), "--output", run)
     assert result.exit_code == 0, result.output
     assert result.stdout.strip().splitlines()[-1] == str(run)
     assert "Resolved config" in result.stdout and "dev F1" in result.stdout
     for name in ("config.yaml", "best.pt", "last.pt", "history.csv", "metrics.json",
-                 "metrics.md", "report.html", "curves.png"):
+                 "metrics.md"):
         assert (run / name).is_file(), name
     metrics = json.loads((run / "metrics.json").read_text())
     assert {"dev", "test", "best_epoch"} <= set(metrics)
@@ -52,6 +51,13 @@ def test_every_shipped_config_trains_evaluates_and_predicts(config: Path, tmp_pa
     assert {"precision", "recall", "f1", "token_accuracy", "sentence_accuracy",
             "per_slot"} <= set(scores)
     assert scores["f1"] == pytest.approx(metrics["test"]["f1"])
+    # what it gets wrong, with every kind of head's confidences
+    result = invoke("eval", "--model", run, "--errors-file", tmp_path / "wrong.jsonl")
+    assert result.exit_code == 0, result.output
+    wrong = [json.loads(line) for line in (tmp_path / "wrong.jsonl").read_text().splitlines()]
+    right = scores.get("overall_accuracy", scores["sentence_accuracy"])  # tags (and intent)
+    assert len(wrong) == scores["sentences"] - round(right * scores["sentences"])
+    assert all(0 <= p["confidence"] <= 1 for w in wrong for p in w["predicted"])
 
     result = invoke("predict", "--model", run, "--json", "arrive Taipei on Nov 2nd",
                     "leave Boston!")

@@ -46,10 +46,10 @@ def utterance_lines(utterance: Utterance, number: int) -> list[Text]:
                  [RIGHT if i in exact else WRONG for i in range(len(u.predicted))],
                  [f" {p:.2f}" if p is not None else "" for p in u.confidence]))]
     if u.predicted_intent is not None:
-        sure = f" ({u.intent_confidence:.2f})" if u.intent_confidence is not None else ""
+        sure = f" {u.intent_confidence:.2f}" if u.intent_confidence is not None else ""
         line = Text(f"  intent     {u.gold_intent}")
         if u.intent_right:
-            line.append(f" (predicted{sure})", style=RIGHT)
+            line.append(f" (right{sure})", style=RIGHT)
         else:
             line.append(", predicted ").append(f"{u.predicted_intent}{sure}", style=WRONG)
         lines.append(line)

@@ -9,6 +9,7 @@ from typing import Annotated, Optional
 import typer
 
 from slotfill.cli.common import (
+    DataOption,
     Device,
     DeviceOption,
     JsonOption,
@@ -29,8 +30,7 @@ from slotfill.cli.common import (
 @friendly
 def evaluate(
     model: ModelOption = None,
-    data: Annotated[Optional[str], typer.Option(
-        "--data", help="corpus directory (default: the one the model was trained on)")] = None,
+    data: DataOption = None,
     split: Annotated[Split, typer.Option("--split", help="which split to score")] = Split.test,
     as_json: JsonOption = False,
     output: Annotated[Optional[Path], typer.Option(

@@ -8,6 +8,7 @@ from typing import Annotated, Optional
 import typer
 
 from slotfill.cli.common import (
+    DataOption,
     Device,
     DeviceOption,
     ModelOption,
@@ -23,8 +24,7 @@ from slotfill.cli.common import (
 @friendly
 def report(
     model: ModelOption = None,
-    data: Annotated[Optional[str], typer.Option(
-        "--data", help="corpus directory (default: the one the model was trained on)")] = None,
+    data: DataOption = None,
     split: Annotated[Split, typer.Option("--split", help="which split to analyse")] = Split.test,
     output: Annotated[Optional[Path], typer.Option(
         "--output", "-o", help="file to write (default: report.html in the run directory)")]

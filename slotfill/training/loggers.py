@@ -76,11 +76,15 @@ class ReportFile(TrainingLogger):
 
     def __init__(self, run: RunDir) -> None:
         self.run = run
+        self.device = "cpu"
         self.written: Written | None = None
+
+    def start(self, run: RunStart) -> None:
+        self.device = run.device  # where the run trains, and so where its model is scored
 
     def end(self, result: TrainResult) -> None:
         split = "test" if result.test is not None else "valid"
-        self.written = write_run_report(self.run.best, split=split)
+        self.written = write_run_report(self.run.best, split=split, device=self.device)
 
 
 # ---------------------------------------------------------------- TensorBoard
