@@ -30,7 +30,7 @@ def utterance_lines(utterance: Utterance, number: int) -> list[Text]:
     """A numbered heading with the error kinds, then the gold and predicted lines (and
     the intents for intent models)."""
     u = utterance
-    exact = {match for kind, match in u.judged if kind == EXACT}
+    exact = u.right_predictions
     head = Text(f"{number}. ", style="bold")
     head.append(f"utterance {u.index + 1}: ", style="bold")
     head.append(", ".join(u.kinds), style=WRONG)
@@ -46,12 +46,13 @@ def utterance_lines(utterance: Utterance, number: int) -> list[Text]:
                  [RIGHT if i in exact else WRONG for i in range(len(u.predicted))],
                  [f" {p:.2f}" if p is not None else "" for p in u.confidence]))]
     if u.predicted_intent is not None:
-        sure = f" {u.intent_confidence:.2f}" if u.intent_confidence is not None else ""
+        sure = f"{u.intent_confidence:.2f}" if u.intent_confidence is not None else ""
         line = Text(f"  intent     {u.gold_intent}")
         if u.intent_right:
-            line.append(f" (right{sure})", style=RIGHT)
+            line.append(f" (right{', ' + sure if sure else ''})", style=RIGHT)
         else:
-            line.append(", predicted ").append(f"{u.predicted_intent}{sure}", style=WRONG)
+            line.append(", predicted ").append(f"{u.predicted_intent} {sure}".rstrip(),
+                                               style=WRONG)
         lines.append(line)
     return lines
 

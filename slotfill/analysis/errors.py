@@ -48,6 +48,11 @@ class Utterance:
     unseen: list[str] = field(default_factory=list)  # words the training data lacks
 
     @property
+    def right_predictions(self) -> set[int]:
+        """The predicted spans that are exactly a gold span."""
+        return {match for kind, match in self.judged if kind == EXACT}
+
+    @property
     def intent_right(self) -> bool:
         return self.predicted_intent is None or self.predicted_intent == self.gold_intent
 
@@ -72,7 +77,7 @@ class Utterance:
 
     def severity(self) -> tuple:
         """Sort key, worst first: most errors, then the most confident wrong span."""
-        right = {match for kind, match in self.judged if kind == EXACT}
+        right = self.right_predictions
         sure = max((p or 0.0 for i, p in enumerate(self.confidence) if i not in right),
                    default=0.0)
         return (-self.errors(), -sure, self.index)
@@ -206,7 +211,7 @@ def _calibrations(utterances: list[Utterance], predicted: Predictions
                   ) -> tuple[Reliability | None, Reliability | None]:
     spans = intents = None
     if predicted.confidence is not None:
-        pairs = [(p, any(kind == EXACT and match == j for kind, match in u.judged))
+        pairs = [(p, j in u.right_predictions)
                  for u in utterances for j, p in enumerate(u.confidence) if p is not None]
         spans = reliability([p for p, _ in pairs], [right for _, right in pairs])
     if predicted.intent_confidence is not None:

@@ -17,15 +17,13 @@ from typing import TYPE_CHECKING
 
 from slotfill import __version__
 from slotfill.analysis.errors import (
-    ERROR_KINDS,
     EXACT,
     GOLD_KINDS,
-    MISSED,
     NONE,
     SPURIOUS,
-    Utterance,
 )
 from slotfill.analysis.tables import SUMMARY_ROWS, describe_tagger, pct
+from slotfill.analysis.utterance_html import css_name, utterance_list
 
 if TYPE_CHECKING:
     from slotfill.analysis.report import ReportInputs
@@ -164,7 +162,7 @@ def _breakdown(inputs: ReportInputs, hues: dict[str, int]) -> str:
     gold = sum(every[k] for k in GOLD_KINDS)
     predicted = sum(inputs.analysis.counts.predicted.values())
     bar = _stacked(every, gold)
-    legend = "".join(f'<span class="key"><i class="k-{_css(k)}"></i>{e(k)} '
+    legend = "".join(f'<span class="key"><i class="k-{css_name(k)}"></i>{e(k)} '
                      f'<b>{every[k]:,}</b></span>' for k in GOLD_KINDS)
     kinds = [*GOLD_KINDS, SPURIOUS]
     rows = []
@@ -261,89 +259,8 @@ def _calibration(inputs: ReportInputs, hues: dict[str, int]) -> str:
 
 
 def _utterances(inputs: ReportInputs, hues: dict[str, int]) -> str:
-    wrong = inputs.analysis.wrong
-    shown = wrong[:MAX_LISTED]
-    involved: Counter = Counter()
-    kinds: Counter = Counter()
-    items = []
-    for number, u in enumerate(shown, start=1):
-        slots = _involved(u)
-        involved.update(slots)
-        kinds.update(u.kinds)
-        items.append(_utterance(u, number, slots, hues))
-    slot_options = "".join(f'<option value="{e(s)}">{e(s)} ({n})</option>'
-                           for s, n in sorted(involved.items()))
-    kind_options = "".join(f'<option value="{e(k)}">{e(k)} ({kinds[k]})</option>'
-                           for k in ERROR_KINDS if kinds[k])
-    more = (f"<p class='none'>The {MAX_LISTED:,} worst of {len(wrong):,} are listed; "
-            "<code>slotfill eval --errors-file FILE</code> writes them all.</p>"
-            if len(wrong) > MAX_LISTED else "")
-    any_ = '<option value="">any</option>'
-    return _section("utterances", "Wrong utterances", f"""<div class="filters">
-<label>slot type <select id="filter-slot">{any_}{slot_options}</select></label>
-<label>error <select id="filter-kind">{any_}{kind_options}</select></label>
-<label>words <input id="filter-text" type="search" placeholder="search"></label>
-<span id="filter-count" class="count">{len(shown):,} of {len(shown):,} shown</span>
-</div>
-{more}<div id="utterance-list">{''.join(items)}</div>""",
-                    f"{len(wrong):,} of {len(inputs.analysis.utterances):,} utterances have a "
-                    "wrong tag or intent, most errors first, then the most confidently wrong. "
-                    "Spans are coloured by slot type; a red border marks a span that is wrong "
-                    "(missed or spurious), an amber one a span judged wrong in type or "
-                    "boundary; the number after a predicted slot is its confidence.")
-
-
-# ---------------------------------------------------------------- pieces
-
-def _utterance(u: Utterance, number: int, slots: list[str], hues: dict[str, int]) -> str:
-    """One wrong utterance: its error kinds and intents, then the gold and the predicted
-    spans in the text."""
-    exact = {match for kind, match in u.judged if kind == EXACT}
-    gold_state = ["ok" if kind == EXACT else "bad" if kind == MISSED else "partial"
-                  for kind, _ in u.judged]
-    predicted_state = ["ok" if i in exact else "bad" if i in u.spurious else "partial"
-                       for i in range(len(u.predicted))]
-    notes = [f" {p:.2f}" if p is not None else "" for p in u.confidence]
-    badges = "".join(f'<span class="badge k-{_css(k)}">{e(k)}</span>' for k in u.kinds)
-    intent = ""
-    if u.predicted_intent is not None:
-        sure = f" {u.intent_confidence:.2f}" if u.intent_confidence is not None else ""
-        verdict = "ok" if u.intent_right else "bad"
-        intent = (f'<span class="intent">intent <b>{e(str(u.gold_intent))}</b>'
-                  + ("" if u.intent_right else " → ")
-                  + f'<span class="{verdict}">{"" if u.intent_right else e(u.predicted_intent)}'
-                  f"{sure}</span></span>")
-    unseen = (f'<span class="unseen">unseen: {e(", ".join(u.unseen))}</span>'
-              if u.unseen else "")
-    return (f'<article class="utt" data-slots="{e(" ".join(slots))}" '
-            f'data-kinds="{e("|".join(u.kinds))}" data-text="{e(" ".join(u.tokens))}">'
-            f'<header><span class="num">{number}</span>'
-            f'<span class="idx">utterance {u.index + 1}</span>{badges}{intent}{unseen}</header>'
-            f'<div class="line"><span class="who">gold</span>'
-            f'{_tokens(u.tokens, u.gold, gold_state, [""] * len(u.gold), hues)}</div>'
-            f'<div class="line"><span class="who">predicted</span>'
-            f'{_tokens(u.tokens, u.predicted, predicted_state, notes, hues)}</div></article>')
-
-
-def _tokens(tokens, spans, states, notes, hues: dict[str, int]) -> str:
-    out, at = [], 0
-    for (kind, start, end), state, note in sorted(zip(spans, states, notes),
-                                                  key=lambda x: x[0][1]):
-        out += [f"<span class='w'>{e(t)}</span>" for t in tokens[at:start]]
-        out.append(f'<span class="chip {state}" style="--h:{hues.get(kind, 0)}">'
-                   f'<span class="w">{e(" ".join(tokens[start:end]))}</span>'
-                   f'<span class="l">{e(kind)}{e(note)}</span></span>')
-        at = end
-    out += [f"<span class='w'>{e(t)}</span>" for t in tokens[at:]]
-    return f'<div class="toks">{"".join(out)}</div>'
-
-
-def _involved(u: Utterance) -> list[str]:
-    """The slot types of the spans judged wrong in an utterance."""
-    exact = {match for kind, match in u.judged if kind == EXACT}
-    found = {s[0] for s, (kind, _) in zip(u.gold, u.judged) if kind != EXACT}
-    found |= {s[0] for i, s in enumerate(u.predicted) if i not in exact}
-    return sorted(found)
+    content, intro = utterance_list(inputs.analysis, hues, MAX_LISTED)
+    return _section("utterances", "Wrong utterances", content, intro)
 
 
 def _table(name: str, header: list[str], rows: str, text_columns: int = 1) -> str:
@@ -351,14 +268,14 @@ def _table(name: str, header: list[str], rows: str, text_columns: int = 1) -> st
     others numbers."""
     head = "".join(f'<th data-col="{i}"{" class=text" if i < text_columns else ""}>{e(h)}</th>'
                    for i, h in enumerate(header))
-    return (f'<div class="scroll"><table class="sortable num" id="table-{_css(name)}">'
+    return (f'<div class="scroll"><table class="sortable num" id="table-{css_name(name)}">'
             f"<thead><tr>{head}</tr></thead><tbody>{rows}</tbody></table></div>")
 
 
 def _stacked(counts: Counter, total: int) -> str:
     if not total:
         return '<div class="stack empty"></div>'
-    parts = "".join(f'<i class="k-{_css(k)}" style="width:{100 * counts[k] / total:.3f}%" '
+    parts = "".join(f'<i class="k-{css_name(k)}" style="width:{100 * counts[k] / total:.3f}%" '
                     f'title="{e(k)}: {counts[k]}"></i>' for k in GOLD_KINDS if counts[k])
     return f'<div class="stack">{parts}</div>'
 
@@ -389,10 +306,6 @@ def palette(inputs: ReportInputs) -> dict[str, int]:
     ranked = sorted(set(counts.gold) | set(counts.predicted),
                     key=lambda kind: (-counts.gold[kind], -counts.predicted[kind], kind))
     return {kind: round(i * 137.508 + 210) % 360 for i, kind in enumerate(ranked)}
-
-
-def _css(name: str) -> str:
-    return name.replace(" ", "-").replace(",", "")
 
 
 def _duration(seconds: float) -> str:
