@@ -50,7 +50,7 @@ def js(driver, script: str, *args):
 def click(driver, element) -> None:
     """A real click, with the element in the middle of the screen (not under the sticky
     navigation bar, where selenium's own scrolling would leave it)."""
-    js(driver, "arguments[0].scrollIntoView({block: 'center'})", element)
+    js(driver, "arguments[0].scrollIntoView({block: 'center', behavior: 'instant'})", element)
     element.click()
 
 
