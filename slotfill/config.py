@@ -115,6 +115,12 @@ class TrainConfig:
     init: str | None = _opt(None, "start from the weights of this run directory or "
                             "checkpoint (same model settings; vocabularies are extended with "
                             "what this corpus adds)")
+    report: bool = _opt(True, "write report.html (scores, errors, curves, calibration) and "
+                        "curves.png into the run directory at the end")
+    tensorboard: bool = _opt(False, "write TensorBoard event files under tensorboard/ in the "
+                             "run directory (needs the tensorboard extra)")
+    log_every: int | None = _opt(None, "tensorboard only: log the training loss every N "
+                                 "steps (default 50)", min=1)
 
 
 @dataclass(frozen=True)
@@ -292,7 +298,11 @@ def _resolve_defaults(cfg: Config) -> Config:
     if m.char != "none":
         changes["char_dim"] = m.char_dim or 30
         changes["char_size"] = m.char_size or 50
-    return dataclasses.replace(cfg, model=dataclasses.replace(m, **changes)) if changes else cfg
+    if changes:
+        cfg = dataclasses.replace(cfg, model=dataclasses.replace(m, **changes))
+    if cfg.train.tensorboard and cfg.train.log_every is None:
+        cfg = dataclasses.replace(cfg, train=dataclasses.replace(cfg.train, log_every=50))
+    return cfg
 
 
 def _check_combinations(cfg: Config, problems: list[str]) -> None:
@@ -310,6 +320,9 @@ def _check_combinations(cfg: Config, problems: list[str]) -> None:
     if m.type == "seq2seq" and m.head == "crf":
         problems.append("model.head: crf does not apply to seq2seq, whose decoder already "
                         "conditions each tag on the previous one; use softmax")
+    if cfg.train.log_every is not None and not cfg.train.tensorboard:
+        problems.append("train.log_every: applies only with train.tensorboard=true; remove "
+                        "it (or set train.log_every=null)")
     if m.dropout > 0 and m.num_layers == 1:
         problems.append("model.dropout: acts between stacked layers, so it needs "
                         "model.num_layers > 1; for a single layer use model.embedding_dropout "

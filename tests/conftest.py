@@ -17,7 +17,8 @@ ATIS = Path(os.environ.get("SLOTFILL_ATIS_DIR", ROOT.parent / "shared" / "datase
 def tiny_overrides(epochs: int = 1) -> list[str]:
     """Overrides that make any shipped config train in seconds on the tiny corpus."""
     return [f"data.path={TINY}", f"train.epochs={epochs}", "model.hidden_size=16",
-            "model.embedding_dim=16", "train.threads=1", "train.device=cpu"]
+            "model.embedding_dim=16", "train.threads=1", "train.device=cpu",
+            "train.report=false"]  # tests of the report turn it on
 
 
 def longer_tiny_corpus(root: Path, times: int = 10) -> Path:
@@ -46,5 +47,18 @@ def trained_run(tmp_path_factory) -> Path:
 
     cfg = load_config(CONFIGS / "bilstm.yaml", tiny_overrides(epochs=3))
     run_dir = tmp_path_factory.mktemp("run")
+    train(cfg, run_dir)
+    return run_dir
+
+
+@pytest.fixture(scope="session")
+def trained_intent_run(tmp_path_factory) -> Path:
+    """A run directory of the joint config (BiLSTM, char CNN, CRF, intents), 2 epochs on
+    the tiny corpus, with its report."""
+    from slotfill.config import load_config
+    from slotfill.training.run import train
+
+    cfg = load_config(CONFIGS / "joint.yaml", tiny_overrides(epochs=2) + ["train.report=true"])
+    run_dir = tmp_path_factory.mktemp("joint-run")
     train(cfg, run_dir)
     return run_dir

@@ -49,3 +49,12 @@ def test_serve_load_quick(trained_run, tmp_path):
     assert "| errors | 0 |" in (tmp_path / "serve.md").read_text()
 
 
+
+
+def test_report_speed_smoke(trained_run, tmp_path):
+    output = tmp_path / "report.md"
+    result = run("report_speed.py", "--model", str(trained_run), "--repeats", "1",
+                 "--output", str(output))
+    for figure in ("eval with confidences", "error analysis", "curves (SVG and PNG)",
+                   "page (HTML)", "`slotfill report` (fresh process)"):
+        assert figure in result.stdout and figure in output.read_text(), figure

@@ -51,6 +51,13 @@ def test_every_shipped_config_trains_evaluates_and_predicts(config: Path, tmp_pa
     assert {"precision", "recall", "f1", "token_accuracy", "sentence_accuracy",
             "per_slot"} <= set(scores)
     assert scores["f1"] == pytest.approx(metrics["test"]["f1"])
+    # what it gets wrong, with every kind of head's confidences
+    result = invoke("eval", "--model", run, "--errors-file", tmp_path / "wrong.jsonl")
+    assert result.exit_code == 0, result.output
+    wrong = [json.loads(line) for line in (tmp_path / "wrong.jsonl").read_text().splitlines()]
+    right = scores.get("overall_accuracy", scores["sentence_accuracy"])  # tags (and intent)
+    assert len(wrong) == scores["sentences"] - round(right * scores["sentences"])
+    assert all(0 <= p["confidence"] <= 1 for w in wrong for p in w["predicted"])
 
     result = invoke("predict", "--model", run, "--json", "arrive Taipei on Nov 2nd",
                     "leave Boston!")

@@ -35,6 +35,8 @@ def test_the_shipped_configs_are_complete():
             not_applicable.add("model.nonlinearity")
         if raw["model"]["char"] == "none":
             not_applicable |= {"model.char_dim", "model.char_size"}
+        if not raw["train"]["tensorboard"]:
+            not_applicable.add("train.log_every")
         missing = set(all_keys()) - keys - not_applicable
         assert not missing, f"{path.name} lacks {sorted(missing)}"
 
@@ -134,3 +136,10 @@ def test_readme_documents_every_key_and_config():
         assert f"| `{key}` |" in readme, key
     for path in SHIPPED:  # the configs table lists each by name
         assert f"| `{path.stem}` |" in readme, path.name
+
+
+def test_tensorboard_step_interval_applies_only_with_tensorboard():
+    cfg = Config.from_dict({"train": {"tensorboard": True}})
+    assert cfg.train.log_every == 50 and Config.from_dict({}).train.log_every is None
+    with pytest.raises(ConfigError, match="train.log_every: applies only with"):
+        Config.from_dict({"train": {"log_every": 10}})

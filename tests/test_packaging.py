@@ -17,6 +17,7 @@ def test_wheel_installs_and_trains_from_any_directory(tmp_path):
     names = zipfile.ZipFile(wheel).namelist()
     assert "slotfill/_bundled/configs/bilstm.yaml" in names
     assert "slotfill/_bundled/data/train/seq.in" in names
+    assert "slotfill/analysis/report_assets/report.js" in names
 
     site = tmp_path / "site"
     subprocess.run([sys.executable, "-m", "pip", "install", "--no-deps", "--quiet",
@@ -31,4 +32,6 @@ def test_wheel_installs_and_trains_from_any_directory(tmp_path):
     assert result.returncode == 0, result.stderr
     run_dir = elsewhere / result.stdout.strip().splitlines()[-1]
     assert (run_dir / "best.pt").is_file()
+    report = (run_dir / "report.html").read_text()  # its script and style come inlined
+    assert 'querySelectorAll("table.sortable")' in report and "--k-missed" in report
     assert str(site) in result.stdout  # the corpus came from the installed package

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
@@ -26,22 +26,32 @@ from slotfill.runtime import threads_for_batch
 class Predictions:
     tags: list[list[str]]
     intents: list[str] | None  # None when the model does not predict intents
+    # with confidence: per utterance, (start, end) of each predicted span -> probability
+    confidence: list[dict[tuple[int, int], float]] | None = None
+    intent_confidence: list[float] | None = None  # of each predicted intent
 
 
 @torch.inference_mode()
 def predict(model: nn.Module, split: EncodedSplit, vocabs: Vocabs, batch_size: int,
-            on_batch: Callable[[int, int], None] | None = None) -> Predictions:
+            on_batch: Callable[[int, int], None] | None = None,
+            confidence: bool = False) -> Predictions:
     """Best tags (and intents) per utterance, in the split's order; `on_batch(done,
-    total)` after each batch."""
+    total)` after each batch. `confidence` adds the confidences (Tagger.decode_with_
+    confidence) of the spans and intents."""
     if model.training:  # (a recursive call: not on every request of a loaded predictor)
         model.eval()
     tags: list[list[str]] = [[] for _ in range(len(split))]
     intents: list[str] | None = None
+    spans_p = [{} for _ in range(len(split))] if confidence else None
+    intents_p = None
     batches = sorted_batches(split.lengths, batch_size)
     for done, index in enumerate(batches, start=1):
         batch = make_batch(split, index)
         with threads_for_batch(batch.words.numel(), batch.words.device):
-            tag_ids, intent_ids = model.decode(batch)  # (B, T), (B,) or None
+            if confidence:
+                tag_ids, intent_ids, sure = model.decode_with_confidence(batch)
+            else:
+                tag_ids, intent_ids = model.decode(batch)  # (B, T), (B,) or None
         rows = index.tolist()
         for row, i, n in zip(tag_ids.cpu().tolist(), rows, batch.lengths.tolist()):
             tags[i] = vocabs.tags.decode(row[:n])
@@ -49,9 +59,16 @@ def predict(model: nn.Module, split: EncodedSplit, vocabs: Vocabs, batch_size: i
             intents = intents or [""] * len(split)
             for i, intent in zip(rows, vocabs.intents.decode(intent_ids.cpu().tolist())):
                 intents[i] = intent
+        if confidence:
+            for i, found in zip(rows, sure.spans):
+                spans_p[i] = found
+            if sure.intents is not None:
+                intents_p = intents_p or [0.0] * len(split)
+                for i, p in zip(rows, sure.intents):
+                    intents_p[i] = p
         if on_batch:
             on_batch(done, len(batches))
-    return Predictions(tags, intents)
+    return Predictions(tags, intents, spans_p, intents_p)
 
 
 class SplitScorer:
@@ -63,12 +80,16 @@ class SplitScorer:
         self.split = encode_split(examples, vocabs).to(torch.device(device))
 
     def predict(self, model: nn.Module,
-                on_batch: Callable[[int, int], None] | None = None) -> Predictions:
-        return predict(model, self.split, self.vocabs, self.batch_size, on_batch)
+                on_batch: Callable[[int, int], None] | None = None,
+                confidence: bool = False) -> Predictions:
+        return predict(model, self.split, self.vocabs, self.batch_size, on_batch, confidence)
 
     def counts(self, model: nn.Module,
                on_batch: Callable[[int, int], None] | None = None) -> Counts:
-        predicted = self.predict(model, on_batch)
+        return self.count(self.predict(model, on_batch))
+
+    def count(self, predicted: Predictions) -> Counts:
+        """The counts of predictions for these examples."""
         counts = Counts()
         for i, (example, tags) in enumerate(zip(self.examples, predicted.tags)):
             intent = predicted.intents[i] if predicted.intents is not None else None
@@ -87,18 +108,24 @@ class EvalResult:
     corpus: Path
     split: str
     versions: dict  # what the checkpoint was written with (slotfill, torch, python)
+    examples: list[Example] = field(default_factory=list)  # the split, as scored
+    predictions: Predictions | None = None  # for `examples`, in their order
+    vocabs: Vocabs | None = None  # the checkpoint's (its words are those seen in training)
 
 
 def evaluate_checkpoint(checkpoint_path: Path, data_path: str | None = None,
                         split: str = "test", device: str = "cpu",
-                        batch_size: int = 256) -> EvalResult:
+                        batch_size: int = 256, confidence: bool = False) -> EvalResult:
     """Score a checkpoint on a split of its own corpus, or of the corpus at `data_path`
-    (read in the checkpoint's data.format unless that is not how the files are laid out)."""
+    (read in the checkpoint's data.format unless that is not how the files are laid out).
+    `confidence` adds span and intent confidences to the predictions."""
     checkpoint = load_checkpoint(checkpoint_path)
     cfg = checkpoint.config
     path = data_path if data_path is not None else cfg.data.path
     fmt = cfg.data.format if data_path is None else "auto"
     corpus = read_corpus(path, fmt, splits=(split,))
     model = checkpoint.build_model(device)
-    scores = SplitScorer(corpus[split], checkpoint.vocabs, device, batch_size).score(model)
-    return EvalResult(scores, checkpoint.path, corpus.path, split, checkpoint.versions)
+    scorer = SplitScorer(corpus[split], checkpoint.vocabs, device, batch_size)
+    predicted = scorer.predict(model, confidence=confidence)
+    return EvalResult(scorer.count(predicted).scores(), checkpoint.path, corpus.path, split,
+                      checkpoint.versions, list(corpus[split]), predicted, checkpoint.vocabs)

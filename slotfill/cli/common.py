@@ -36,6 +36,8 @@ class Device(str, Enum):
 ModelOption = Annotated[Optional[str], typer.Option(
     "--model", "-m", metavar="CKPT|RUN_DIR",
     help="checkpoint file, or run directory (its best.pt); default: newest run in ./runs/")]
+DataOption = Annotated[Optional[str], typer.Option(
+    "--data", help="corpus directory (default: the one the model was trained on)")]
 JsonOption = Annotated[bool, typer.Option("--json", help="print JSON instead of tables")]
 DeviceOption = Annotated[Device, typer.Option("--device", help="where to run the model")]
 

@@ -9,10 +9,12 @@ from typing import Annotated, Optional
 import typer
 
 from slotfill.cli.common import (
+    DataOption,
     Device,
     DeviceOption,
     JsonOption,
     ModelOption,
+    SlotfillError,
     Split,
     UsageError,
     app,
@@ -28,21 +30,34 @@ from slotfill.cli.common import (
 @friendly
 def evaluate(
     model: ModelOption = None,
-    data: Annotated[Optional[str], typer.Option(
-        "--data", help="corpus directory (default: the one the model was trained on)")] = None,
+    data: DataOption = None,
     split: Annotated[Split, typer.Option("--split", help="which split to score")] = Split.test,
     as_json: JsonOption = False,
     output: Annotated[Optional[Path], typer.Option(
         "--output", "-o", help="also write the scores as JSON to this file")] = None,
+    errors: Annotated[int, typer.Option(
+        "--errors", metavar="N", min=0,
+        help="also show the N worst utterances: gold and predicted spans, error kinds")] = 0,
+    errors_file: Annotated[Optional[Path], typer.Option(
+        "--errors-file", metavar="FILE",
+        help="write every wrong utterance to FILE as JSON Lines")] = None,
     device: DeviceOption = Device.cpu,
 ) -> None:
-    """Score a trained model: span P/R/F1 (conlleval), accuracies, per-slot table."""
+    """Score a trained model: span P/R/F1 (conlleval), accuracies, per-slot table;
+    optionally the utterances it gets wrong."""
     from slotfill.analysis import tables
     from slotfill.analysis.evaluate import evaluate_checkpoint
     from slotfill.runtime import resolve_device
 
+    if errors and as_json:
+        raise UsageError("--errors shows utterances as text, --json prints scores only",
+                         "with --json, write the wrong utterances with --errors-file FILE")
+    wanted = bool(errors or errors_file)
     result = evaluate_checkpoint(pick_model(model), data, split.value,
-                                 device=resolve_device(device.value))
+                                 device=resolve_device(device.value), confidence=wanted)
+    analysis = _analyse(result) if wanted else None
+    if errors_file is not None:
+        _write_errors(errors_file, analysis)
     text = json.dumps({"model": str(result.checkpoint), **result.scores}, indent=2)
     if output is not None:
         output.write_text(text + "\n", encoding="utf-8")
@@ -54,6 +69,24 @@ def evaluate(
               f"({result.split}, {result.scores['sentences']} utterances)", markup=False)
     out.print(tables.summary_table({result.split: result.scores}))
     out.print(tables.per_slot_table(result.scores))
+    if errors:
+        from slotfill.analysis.error_view import worst_lines
+        for line in worst_lines(analysis, errors):
+            out.print(line)
+
+
+def _analyse(result):
+    from slotfill.analysis.errors import analyse
+    return analyse(result.examples, result.predictions, frozenset(result.vocabs.words.itos))
+
+
+def _write_errors(path: Path, analysis) -> None:
+    from slotfill.atomic import atomic_write
+    lines = "".join(json.dumps(u.to_dict(), ensure_ascii=False) + "\n" for u in analysis.wrong)
+    try:
+        atomic_write(path, lambda f: f.write(lines.encode("utf-8")))
+    except OSError as exc:
+        raise SlotfillError(f"Cannot write {path}", str(exc)) from None
 
 
 @app.command()

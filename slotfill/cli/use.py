@@ -36,15 +36,20 @@ def predict(
     file: Annotated[Optional[Path], typer.Option(
         "--file", "-f", help="read utterances from this file, one per line")] = None,
     as_json: JsonOption = False,
+    min_confidence: Annotated[float, typer.Option(
+        "--min-confidence", metavar="P", min=0.0, max=1.0,
+        help="drop slots whose confidence is below P (their tags become O)")] = 0.0,
     device: DeviceOption = Device.cpu,
 ) -> None:
-    """Tag raw text with a trained model and show the slots it finds."""
+    """Tag raw text with a trained model and show the slots it finds, with their
+    confidence (the probability the model gives the span)."""
     utterances = _read_utterances(texts or [], file)
     from slotfill.runtime import resolve_device
-    from slotfill.serving.predict import Predictor
+    from slotfill.serving.predict import Predictor, drop_unsure
 
     predictor = Predictor(pick_model(model), device=str(resolve_device(device.value)))
     for result in predictor.predict(utterances):
+        result = drop_unsure(result, min_confidence)
         if as_json:
             print(json.dumps(result, ensure_ascii=False))
         else:
@@ -77,14 +82,16 @@ def _show_prediction(result: dict) -> None:
         out.print("  (no words to tag)")
         return
     if result.get("intent") is not None:
-        out.print(f"  intent: [magenta]{escape_markup(result['intent'])}[/]")
+        out.print(f"  intent: [magenta]{escape_markup(result['intent'])}[/] "
+                  f"[dim](confidence {result['intent_confidence']:.2f})[/]")
     table = Table(show_header=False, box=None, padding=(0, 2))
     for token, tag in zip(result["tokens"], result["tags"]):
         table.add_row(escape_markup(token), f"[dim]{tag}[/]" if tag == "O" else f"[cyan]{tag}[/]")
     out.print(table)
     for slot in result["slots"]:
         out.print(f"  {slot['slot']} = [green]{escape_markup(slot['value'])}[/] "
-                  f"[dim]({slot['start']}-{slot['end']})[/]")
+                  f"[dim]({slot['start']}-{slot['end']}, confidence "
+                  f"{slot['confidence']:.2f})[/]")
     out.print()
 
 

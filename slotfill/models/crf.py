@@ -9,6 +9,11 @@ the training data itself contains them.
 The forward algorithm runs one (B, K) x (K, K) matrix product per step in probability
 space, renormalised at every step, instead of a (B, K, K) logsumexp: the same value, with
 several times fewer operations. Viterbi keeps the max-plus form.
+
+Confidence: a span's probability under the CRF (the sum over every tag sequence that
+holds exactly this chunk) comes from the forward and backward log-potentials: the prefix
+up to the span, the span's own tags, and the suffix after it, with the tags on either side
+not continuing the chunk (`span_marginals`).
 """
 
 from __future__ import annotations
@@ -18,7 +23,7 @@ from collections.abc import Iterable, Sequence
 import torch
 from torch import Tensor, nn
 
-from slotfill.data.bio import may_follow
+from slotfill.data.bio import extract_spans, may_follow
 
 FORBIDDEN = -1e4
 
@@ -39,13 +44,30 @@ def allowed_transitions(tags: Sequence[str],
     return allowed, start
 
 
+def chunk_relations(tags: Sequence[str]) -> tuple[Tensor, Tensor]:
+    """How tags form chunks, as data/bio.extract_spans delimits them: (K, K) bool
+    `continues[i, j]`, tag j after tag i extends i's chunk; (K,) long `kinds`, each tag's
+    chunk type as an index (-1 for a tag outside every chunk, such as O). The rules are
+    pairwise, so these two tables decide whether any tag sequence holds a given span."""
+    types: dict[str, int] = {}
+    kinds = []
+    for tag in tags:
+        spans = extract_spans([tag])
+        kinds.append(types.setdefault(spans[0][0], len(types)) if spans else -1)
+    continues = torch.tensor([[len(extract_spans([a, b])) == 1 and extract_spans([a, b])[0][1:]
+                               == (0, 2) for b in tags] for a in tags], dtype=torch.bool)
+    return continues, torch.tensor(kinds, dtype=torch.long)
+
+
 class CRFHead(nn.Module):
     """Emissions from encoder states, transition scores, the NLL loss and Viterbi.
     `loss`/`decode` take encoder states; `nll`/`viterbi` take emissions. `linear` shares
-    an existing tag layer (a Jordan network feeds its output back), else one is made."""
+    an existing tag layer (a Jordan network feeds its output back), else one is made.
+    `chunks` (chunk_relations of the tags) enables span confidences."""
 
     def __init__(self, input_size: int, allowed: Tensor, allowed_start: Tensor,
-                 linear: nn.Linear | None = None) -> None:
+                 linear: nn.Linear | None = None,
+                 chunks: tuple[Tensor, Tensor] | None = None) -> None:
         super().__init__()
         K = allowed.size(0)
         self.linear = linear if linear is not None else nn.Linear(input_size, K)
@@ -54,6 +76,8 @@ class CRFHead(nn.Module):
         self.end = nn.Parameter(torch.zeros(K))
         self.register_buffer("transition_mask", torch.where(allowed, 0.0, FORBIDDEN))
         self.register_buffer("start_mask", torch.where(allowed_start, 0.0, FORBIDDEN))
+        # plain attributes, not buffers: derived from the tag names, never saved or synced
+        self.chunks = chunks
 
     def forward(self, states: Tensor, mask: Tensor | None = None) -> Tensor:
         return self.linear(states)  # (B, T, K) emissions
@@ -140,6 +164,87 @@ class CRFHead(nn.Module):
             tag = pointer.gather(1, tag.unsqueeze(1)).squeeze(1)
             path.append(tag)
         return torch.stack(path[::-1], dim=1)  # (B, T)
+
+
+    # ------------------------------------------------------------ confidence
+
+    def span_confidence(self, states: Tensor, mask: Tensor | None, tags: Tensor,
+                        spans: Tensor) -> Tensor:
+        """Marginal probability of each decoded span, (N,). tags (B, T) as decoded;
+        spans (N, 3) long: row, start, end (exclusive) of a chunk in `tags`."""
+        if self.chunks is None:
+            raise ValueError("span confidences need the tag names: build the CRFHead "
+                             "with chunks=chunk_relations(tags)")
+        kinds = self.chunks[1].to(tags.device)[tags[spans[:, 0], spans[:, 1]]]  # (N,)
+        return self.span_marginals(self(states), mask, torch.cat([spans, kinds[:, None]], 1))
+
+    @torch.no_grad()
+    @torch.autocast("cuda", enabled=False)
+    @torch.autocast("cpu", enabled=False)
+    def span_marginals(self, scores: Tensor, mask: Tensor | None, spans: Tensor) -> Tensor:
+        """P(the tag sequence holds the chunk) for each span, (N,): emissions (B, T, K),
+        spans (N, 4) long: row, start, end (exclusive), chunk kind (chunk_relations).
+        The chunk opens with a tag of its kind that does not continue the tag before it,
+        is continued up to `end`, and the tag at `end` (if any) does not continue it."""
+        scores = scores.float()
+        continues, kinds = (x.to(scores.device) for x in self.chunks)
+        log_alpha, log_beta, log_z = self.forward_backward(scores, mask)
+        trans, start = self._trans()
+        shift = trans.max()
+        exp_trans = torch.exp(trans - shift)  # (K, K)
+        going_on, breaking = exp_trans * continues, exp_trans * ~continues
+        T = scores.size(1)
+        rows, first, end, kind = spans.unbind(1)  # each (N,)
+        lengths = mask.sum(1)[rows] if mask is not None else torch.full_like(rows, T)
+        # into the chunk: the prefix's last tag must not continue into its first tag
+        before = _log_matmul(log_alpha[rows, (first - 1).clamp_min(0)], breaking, shift)
+        v = torch.where((first > 0).unsqueeze(1), before, start) + scores[rows, first]
+        v = v.masked_fill(kinds.unsqueeze(0) != kind.unsqueeze(1), float("-inf"))  # (N, K)
+        for offset in range(1, int((end - first).max()) if len(spans) else 0):
+            at = (first + offset).clamp_max(T - 1)
+            inside = _log_matmul(v, going_on, shift) + scores[rows, at]
+            v = torch.where((first + offset < end).unsqueeze(1), inside, v)
+        # out of the chunk: the next tag must not continue it, then any suffix
+        after = end.clamp_max(T - 1)
+        out = _log_matmul(v, breaking, shift) + scores[rows, after] + log_beta[rows, after]
+        total = torch.where(end >= lengths, torch.logsumexp(v + self.end, 1),
+                            torch.logsumexp(out, 1))  # (N,)
+        return torch.exp(total - log_z[rows]).clamp(0.0, 1.0)
+
+    def forward_backward(self, scores: Tensor, mask: Tensor | None
+                         ) -> tuple[Tensor, Tensor, Tensor]:
+        """log alpha (B, T, K): all prefixes ending in each tag, its emission included;
+        log beta (B, T, K): all suffixes after each tag (transitions, emissions and the
+        end score after it); log Z (B,). Past a length, alpha carries its last value and
+        beta is the end score."""
+        self._check(scores, None, mask)
+        trans, start = self._trans()
+        shift = trans.max()
+        exp_trans = torch.exp(trans - shift)  # (K, K)
+        B, T, K = scores.shape
+        alphas = [start + scores[:, 0]]  # each (B, K)
+        for t in range(1, T):
+            alpha = _log_matmul(alphas[-1], exp_trans, shift) + scores[:, t]
+            if mask is not None:
+                alpha = torch.where(mask[:, t:t + 1], alpha, alphas[-1])
+            alphas.append(alpha)
+        end = self.end.expand(B, K)
+        betas = [end]
+        for t in range(T - 2, -1, -1):
+            beta = _log_matmul(betas[-1] + scores[:, t + 1], exp_trans.T, shift)
+            if mask is not None:
+                beta = torch.where(mask[:, t + 1:t + 2], beta, end)
+            betas.append(beta)
+        log_z = torch.logsumexp(alphas[-1] + self.end, dim=1)
+        return torch.stack(alphas, 1), torch.stack(betas[::-1], 1), log_z
+
+
+def _log_matmul(log_v: Tensor, exp_trans: Tensor, shift: Tensor) -> Tensor:
+    """log(exp(log_v) @ exp(trans)) for (N, K) log-values and exp(trans - shift): a
+    matrix product in probability space, each row scaled by its maximum first."""
+    top = log_v.max(dim=1, keepdim=True).values
+    top = torch.where(torch.isfinite(top), top, torch.zeros_like(top))  # an empty row
+    return torch.log(torch.exp(log_v - top) @ exp_trans) + top + shift
 
 
 class ForwardAlgorithm(torch.autograd.Function):

@@ -3,11 +3,13 @@
 A tag head gives tag scores (`forward(states, mask)`, (B, T, K)), a training loss
 (`loss(states, tags, mask)`) and the best tags (`decode(states, mask)`): the softmax head
 here, the CRF head (crf.py) and the encoder-decoder's attention decoder (seq2seq.py).
+`span_confidence(states, mask, tags, spans)` gives the probability of each decoded span.
 The intent head scores the utterance's intent from the same states.
 """
 
 from __future__ import annotations
 
+import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
@@ -32,6 +34,21 @@ class SoftmaxHead(nn.Module):
 
     def decode(self, states: Tensor, mask: Tensor | None) -> Tensor:
         return self(states).argmax(dim=-1)  # (B, T); callers ignore padding positions
+
+    def span_confidence(self, states: Tensor, mask: Tensor | None, tags: Tensor,
+                        spans: Tensor) -> Tensor:
+        """Each span's confidence, (N,): the product of its tokens' tag probabilities.
+        tags (B, T) as decoded; spans (N, 3) long: row, start, end (exclusive)."""
+        log_probs = self(states).float().log_softmax(-1)  # (B, T, K)
+        return span_products(log_probs.gather(2, tags.unsqueeze(2)).squeeze(2), spans)
+
+
+def span_products(log_probs: Tensor, spans: Tensor) -> Tensor:
+    """exp of the sum of per-token log-probabilities (B, T) over each span (N, 3: row,
+    start, end exclusive), (N,)."""
+    steps = torch.arange(log_probs.size(1), device=log_probs.device)  # (T,)
+    inside = (steps >= spans[:, 1:2]) & (steps < spans[:, 2:3])  # (N, T)
+    return (log_probs[spans[:, 0]] * inside).sum(1).exp()
 
 
 class IntentHead(nn.Module):

@@ -9,7 +9,8 @@ own prediction when decoding) and an attention summary of all encoder states:
     s_t = LSTMCell([h_t; E y_{t-1}; a_t], s_{t-1}),   a_t = sum_j softmax_j(h_j . W s_{t-1}) h_j
     p(y_t) = softmax(V [s_t; a_t; h_t])
 
-Decoding is greedy, step by step, since each tag depends on the previous one.
+Decoding is greedy, step by step, since each tag depends on the previous one; a span's
+confidence is the product of the greedy steps' probabilities of its tags.
 """
 
 from __future__ import annotations
@@ -17,6 +18,8 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
+
+from slotfill.models.heads import span_products
 
 TAG_EMBEDDING = 32  # size of the previous-tag embedding fed to the decoder
 
@@ -45,6 +48,14 @@ class AttentionDecoder(nn.Module):
 
     def decode(self, states: Tensor, mask: Tensor | None) -> Tensor:
         return self._steps(states, mask, None)[1]
+
+    def span_confidence(self, states: Tensor, mask: Tensor | None, tags: Tensor,
+                        spans: Tensor) -> Tensor:
+        """Each span's confidence, (N,): the product of the decoder's step probabilities
+        of its tags. Fed its own greedy `tags`, the decoder retraces the greedy steps."""
+        scores, _ = self._steps(states, mask, tags)  # (B, T, K)
+        log_probs = scores.float().log_softmax(-1).gather(2, tags.unsqueeze(2)).squeeze(2)
+        return span_products(log_probs, spans)
 
     def _steps(self, states: Tensor, mask: Tensor | None,
                gold: Tensor | None) -> tuple[Tensor, Tensor]:

@@ -8,19 +8,30 @@ decoder. Heads are built from the encoder's `output_size`.
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 
+import torch
 from torch import Tensor, nn
 
 from slotfill.config import ModelConfig
 from slotfill.data.batching import Batch
+from slotfill.data.bio import extract_spans
 from slotfill.data.vocab import Vocabs
-from slotfill.models.crf import CRFHead, allowed_transitions
+from slotfill.models.crf import CRFHead, allowed_transitions, chunk_relations
 from slotfill.models.embedder import Embedder, SequenceDropout
 from slotfill.models.encoders import build_encoder
 from slotfill.models.heads import IntentHead, SoftmaxHead
 from slotfill.models.seq2seq import AttentionDecoder
 
 Decoded = tuple[Tensor, Tensor | None]  # tag ids (B, T); intent ids (B,) or None
+
+
+@dataclass
+class Confidence:
+    """How sure a tagger is of what it decoded, in [0, 1]."""
+
+    spans: list[dict[tuple[int, int], float]]  # per utterance: (start, end) of a span -> p
+    intents: list[float] | None  # probability of each predicted intent
 
 
 class Tagger(nn.Module):
@@ -34,12 +45,13 @@ class Tagger(nn.Module):
                                  len(vocabs.chars) if vocabs.chars else None)
         self.encoder = build_encoder(cfg, self.embedder.output_size, num_tags)
         self.output_dropout = SequenceDropout(cfg.output_dropout, cfg.locked_dropout)
+        self.tag_names = list(vocabs.tags.itos)  # for the spans confidences are given to
         size, shared = self.encoder.output_size, getattr(self.encoder, "tag_layer", None)
         if cfg.type == "seq2seq":
             self.head = AttentionDecoder(size, cfg.hidden_size, num_tags, cfg.bias)
         elif cfg.head == "crf":
             self.head = CRFHead(size, *allowed_transitions(vocabs.tags.itos, train_tags),
-                                linear=shared)
+                                linear=shared, chunks=chunk_relations(vocabs.tags.itos))
         else:
             self.head = SoftmaxHead(size, num_tags, linear=shared)
         self.intent_head = IntentHead(size, len(vocabs.intents)) if cfg.intent else None
@@ -72,6 +84,31 @@ class Tagger(nn.Module):
         intents = (self.intent_head(states, batch.mask).argmax(1)
                    if self.intent_head is not None else None)
         return tags, intents
+
+    def decode_with_confidence(self, batch: Batch) -> tuple[Tensor, Tensor | None, Confidence]:
+        """What `decode` gives, plus the confidence of every span in the decoded tags
+        (data/bio.extract_spans) and of every predicted intent."""
+        states = self.states(batch)
+        tags = self.head.decode(states, batch.mask)  # (B, T)
+        lengths = batch.lengths.tolist()
+        found = [[(start, end) for _, start, end in
+                  extract_spans([self.tag_names[i] for i in row[:n]])]
+                 for row, n in zip(tags.tolist(), lengths)]
+        spans = torch.tensor([(b, start, end) for b, row in enumerate(found)
+                              for start, end in row], dtype=torch.long,
+                             device=tags.device).view(-1, 3)  # (N, 3)
+        values = (self.head.span_confidence(states, batch.mask, tags, spans).tolist()
+                  if len(spans) else [])
+        confidence, i = [], 0
+        for row in found:
+            confidence.append(dict(zip(row, values[i:i + len(row)])))
+            i += len(row)
+        intents = intent_p = None
+        if self.intent_head is not None:
+            scores = self.intent_head(states, batch.mask).float()  # (B, I)
+            intents = scores.argmax(1)  # as `decode` picks them
+            intent_p = scores.softmax(1).gather(1, intents.unsqueeze(1)).squeeze(1).tolist()
+        return tags, intents, Confidence(confidence, intent_p)
 
 
 def build_model(cfg: ModelConfig, vocabs: Vocabs,

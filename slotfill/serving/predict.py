@@ -32,39 +32,67 @@ class Predictor:
 
     def predict(self, texts: Sequence[str],
                 tokenized: Sequence[list[Token]] | None = None) -> list[dict]:
-        """One result per text: {text, tokens, tags, slots: [{slot, value, start, end}]},
-        plus `intent` when the model predicts intents. `tokenized`: the texts already
-        split by `tokenize(text, self.known)`, when the caller has them."""
+        """One result per text: {text, tokens, tags, slots: [{slot, value, start, end,
+        confidence}]}, plus `intent` and `intent_confidence` when the model predicts
+        intents. `tokenized`: the texts already split by `tokenize(text, self.known)`,
+        when the caller has them. Confidences are probabilities (models/tagger.py)."""
         if tokenized is None:
             tokenized = [tokenize(text, self.known) for text in texts]
-        predicted = self.tag([tuple(t.norm for t in tokens) for tokens in tokenized])
-        results = [_result(text, tokens, tags)
-                   for text, tokens, tags in zip(texts, tokenized, predicted.tags)]
+        predicted = self.tag([tuple(t.norm for t in tokens) for tokens in tokenized],
+                             confidence=True)
+        results = [_result(text, tokens, tags, sure) for text, tokens, tags, sure
+                   in zip(texts, tokenized, predicted.tags, predicted.confidence)]
         if predicted.intents is not None:
-            for result, intent in zip(results, predicted.intents):
+            for result, intent, p in zip(results, predicted.intents,
+                                         predicted.intent_confidence):
                 result["intent"] = intent
+                result["intent_confidence"] = p
         return results
 
-    def tag(self, utterances: Sequence[Sequence[str]]) -> Predictions:
-        """Tags (and intents) for tokenised, normalised utterances. An empty utterance
-        gets no tags, and no intent (None) when the model predicts intents."""
+    def tag(self, utterances: Sequence[Sequence[str]], confidence: bool = False) -> Predictions:
+        """Tags (and intents) for tokenised, normalised utterances; `confidence` adds
+        span and intent confidences. An empty utterance gets no tags, and no intent
+        (None) when the model predicts intents."""
         nonempty = [i for i, tokens in enumerate(utterances) if tokens]
+        n = len(utterances)
         tags: list[list[str]] = [[] for _ in utterances]
-        intents = [None] * len(utterances) if self.predicts_intents else None
+        intents = [None] * n if self.predicts_intents else None
+        spans_p = [{} for _ in utterances] if confidence else None
+        intents_p = [None] * n if confidence and self.predicts_intents else None
         if nonempty:
             examples = [Example(tuple(utterances[i]), ()) for i in nonempty]
             split = encode_split(examples, self.vocabs).to(self.device)
-            found = predict(self.model, split, self.vocabs, self.batch_size)
+            found = predict(self.model, split, self.vocabs, self.batch_size,
+                            confidence=confidence)
             for j, i in enumerate(nonempty):
                 tags[i] = found.tags[j]
                 if intents is not None:
                     intents[i] = found.intents[j]
-        return Predictions(tags, intents)
+                if spans_p is not None:
+                    spans_p[i] = found.confidence[j]
+                if intents_p is not None:
+                    intents_p[i] = found.intent_confidence[j]
+        return Predictions(tags, intents, spans_p, intents_p)
 
 
-def _result(text: str, tokens: list[Token], tags: list[str]) -> dict:
+def _result(text: str, tokens: list[Token], tags: list[str],
+            confidence: dict[tuple[int, int], float]) -> dict:
     slots = []
     for slot, first, last in extract_spans(tags):
         start, end = tokens[first].start, tokens[last - 1].end
-        slots.append({"slot": slot, "value": text[start:end], "start": start, "end": end})
+        slots.append({"slot": slot, "value": text[start:end], "start": start, "end": end,
+                      "confidence": confidence[first, last]})
     return {"text": text, "tokens": [t.text for t in tokens], "tags": tags, "slots": slots}
+
+
+def drop_unsure(result: dict, threshold: float) -> dict:
+    """`result` without the slots whose confidence is below `threshold`; their tokens'
+    tags become O, so that `tags` and `slots` still agree."""
+    kept = [slot for slot in result["slots"] if slot["confidence"] >= threshold]
+    if len(kept) == len(result["slots"]):
+        return result
+    tags = list(result["tags"])
+    for (_, first, last), slot in zip(extract_spans(result["tags"]), result["slots"]):
+        if slot["confidence"] < threshold:
+            tags[first:last] = ["O"] * (last - first)
+    return {**result, "tags": tags, "slots": kept}

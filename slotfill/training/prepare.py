@@ -13,6 +13,7 @@ from slotfill.data.corpus import Corpus, read_corpus
 from slotfill.data.vocab import Vocabs
 from slotfill.errors import ConfigError, DataError
 from slotfill.models.checkpoint import Checkpoint, load_checkpoint
+from slotfill.training.loggers import require_tensorboard
 
 # model keys that change no weight's shape or meaning: a fine-tuned run may change them
 REGULARISERS = ("dropout", "embedding_dropout", "output_dropout", "word_dropout",
@@ -41,6 +42,8 @@ class Prepared:
 
 def prepare(cfg: Config) -> Prepared:
     """Read and check the corpus, build vocabularies, load the `train.init` run."""
+    if cfg.train.tensorboard:
+        require_tensorboard()  # before any work, and before a run directory exists
     corpus = read_corpus(cfg.data.path, cfg.data.format, splits=("train", "valid", "test"),
                          optional=("test",))
     corpus.warnings += soft_problems(corpus)

@@ -32,7 +32,7 @@ from slotfill.training.events import (
     TrainingLogger,
     TrainResult,
 )
-from slotfill.training.loggers import HistoryFile
+from slotfill.training.loggers import HistoryFile, file_loggers
 from slotfill.training.prepare import Prepared, prepare
 from slotfill.training.rundir import RunDir
 from slotfill.training.trainer import StopRequested, Trainer
@@ -103,7 +103,8 @@ class _Run:
                  loggers: Iterable[TrainingLogger], dist: Dist) -> None:
         self.cfg, self.run, self.prepared, self.dist = cfg, run, prepared, dist
         main = dist.is_main  # only rank 0 writes files and reports progress
-        self.loggers = Loggers([HistoryFile(run), *loggers] if main else [])
+        self.loggers = Loggers([HistoryFile(run), *loggers, *file_loggers(cfg, run)]
+                               if main else [])
         self.history: list[EpochRecord] = []
         self.selection = Selection()
         self.signal: int | None = None
