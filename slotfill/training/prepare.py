@@ -9,7 +9,7 @@ from typing import Any
 
 from slotfill.config import Config
 from slotfill.data.check import soft_problems
-from slotfill.data.corpus import Corpus, read_corpus
+from slotfill.data.corpus import Corpus, ReadOptions, read_corpus
 from slotfill.data.vocab import Vocabs
 from slotfill.errors import ConfigError, DataError
 from slotfill.models.checkpoint import Checkpoint, load_checkpoint
@@ -42,7 +42,7 @@ class Prepared:
 def prepare(cfg: Config) -> Prepared:
     """Read and check the corpus, build vocabularies, load the `train.init` run."""
     corpus = read_corpus(cfg.data.path, cfg.data.format, splits=("train", "valid", "test"),
-                         optional=("test",))
+                         optional=("test",), options=ReadOptions.from_config(cfg.data))
     corpus.warnings += soft_problems(corpus)
     if cfg.model.intent and any(e.intent is None for e in corpus["train"]):
         raise DataError(f"model.intent is true, but the training data in {corpus.path} has "
