@@ -34,9 +34,9 @@ class Predictor:
                 tokenized: Sequence[list[Token]] | None = None) -> list[dict]:
         """One result per text: {text, tokens, tags, slots: [{slot, value, start, end}]},
         plus `intent` when the model predicts intents. `tokenized`: the texts already
-        split by `tokenize(text, self.known)`, when the caller has them."""
+        split by `self.tokenize`, when the caller has them."""
         if tokenized is None:
-            tokenized = [tokenize(text, self.known) for text in texts]
+            tokenized = [self.tokenize(text) for text in texts]
         predicted = self.tag([tuple(t.norm for t in tokens) for tokens in tokenized])
         results = [_result(text, tokens, tags)
                    for text, tokens, tags in zip(texts, tokenized, predicted.tags)]
@@ -44,6 +44,10 @@ class Predictor:
             for result, intent in zip(results, predicted.intents):
                 result["intent"] = intent
         return results
+
+    def tokenize(self, text: str) -> list[Token]:
+        """The text's tokens as the model was trained to read them (its data.tokenizer)."""
+        return tokenize(text, self.known, self.config.data.tokenizer)
 
     def tag(self, utterances: Sequence[Sequence[str]]) -> Predictions:
         """Tags (and intents) for tokenised, normalised utterances. An empty utterance
