@@ -7,7 +7,8 @@ be read as a word (NCRF++ once did, and 99.99% of words went unknown); after a h
 vectors as text or as float32 binary. A vocabulary word takes the vector of the same
 word in the file, else of the file's word case-folded, else with every digit read as 0
 (`1030` finds `0000`), each time the first (most frequent) one. The file's most frequent
-words that the vocabulary lacks are kept too (`max_extra`), so that predict knows them.
+words that the vocabulary lacks are kept too (`max_extra`), so that predict knows them;
+only words predict can meet: one token each, no word2vec phrases (`New_York`).
 """
 
 from __future__ import annotations
@@ -69,7 +70,7 @@ def read_vectors(path: str | Path, vocabulary: Sequence[str], dim: int, max_extr
         for rank, target in candidates:
             if target not in found or found[target][0] > rank:
                 found[target] = (rank, vector())
-        if (len(extra) < max_extra and folded not in wanted and folded not in extra_seen
+        if (not candidates and len(extra) < max_extra and folded not in extra_seen
                 and _one_token(word, folded, tokenizer)):
             extra_seen.add(folded)
             extra.append((folded, vector()))
@@ -80,6 +81,9 @@ def read_vectors(path: str | Path, vocabulary: Sequence[str], dim: int, max_extr
 
 
 def _one_token(word: str, folded: str, tokenizer: str) -> bool:
+    """Whether predict can ever see the word: one token, and not a phrase (`New_York`)."""
+    if "_" in word:
+        return False
     tokens = tokenize(word, mode=tokenizer, corpus=True)
     return len(tokens) == 1 and tokens[0].norm == folded
 
