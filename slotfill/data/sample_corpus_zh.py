@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import re
 
-from slotfill.data.sample_corpus import FLIGHT, AIRFARE, Pairs, _Composer
+from slotfill.data.sample_corpus import AIRFARE, FLIGHT, Pairs, _Composer
 
 SPLIT_SIZES = (("train", 3000), ("valid", 400), ("test", 400))
 MAX_TOKENS = 40  # characters
