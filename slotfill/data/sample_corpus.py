@@ -259,6 +259,7 @@ class _Composer:
     templates, prefixes = TEMPLATES, PREFIXES
     city_slots, lexicon_slots = CITY_SLOTS, LEXICON_SLOTS
     cities, heldout_cities, boosted_city = CITIES, HELDOUT_CITIES, "taipei"
+    periods = PERIODS
 
     def __init__(self, rng: _Rng, heldout: bool) -> None:
         self.rng, self.heldout, self.used = rng, heldout, []
@@ -368,7 +369,7 @@ class _Composer:
         return self.span(text, f"{role}_time.time")
 
     def _period(self, role: str) -> Pairs:
-        return self.span(self.rng.choice(PERIODS), f"{role}_time.period_of_day")
+        return self.span(self.rng.choice(self.periods), f"{role}_time.period_of_day")
 
     def _time(self, role: str) -> Pairs:
         """A time phrase: `at 5 pm`, `before noon`, `by 1030`, `in the morning`."""

@@ -93,6 +93,7 @@ class ZhComposer(_Composer):
 
     templates, prefixes, lexicon_slots = TEMPLATES, PREFIXES, LEXICON_SLOTS
     cities, heldout_cities, boosted_city = CITIES, HELDOUT_CITIES, "台北"
+    periods = PERIODS
 
     def finish(self, pairs: Pairs) -> Pairs:
         return pairs
@@ -144,9 +145,6 @@ class ZhComposer(_Composer):
         else:
             text = self.rng.choice(("中午", "中午", "午夜"))
         return self.span(text, f"{role}_time.time")
-
-    def _period(self, role: str) -> Pairs:
-        return self.span(self.rng.choice(PERIODS), f"{role}_time.period_of_day")
 
     def _time(self, role: str) -> Pairs:
         """`5点`, `5点以前` (the relative word follows the time), `晚上`."""

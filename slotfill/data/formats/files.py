@@ -60,6 +60,24 @@ def read_json_lines(path: Path, issues: Issues) -> list[tuple[int, dict]] | None
     return objects
 
 
+def json_examples(path: Path, issues: Issues, make) -> list[Example] | None:
+    """`make(obj, where)` (an Example, or None after reporting a problem) for each object
+    of a JSON Lines file; None if the file cannot be read."""
+    objects = read_json_lines(path, issues)
+    if objects is None:
+        return None
+    made = (make(obj, f"{path}:{number}") for number, obj in objects)
+    return [example for example in made if example is not None]
+
+
+def valid_intent(intent, where: str, issues: Issues) -> bool:
+    """An intent is absent or a non-empty string."""
+    if intent is not None and (not isinstance(intent, str) or not intent.strip()):
+        issues.error(f"{where}: \"intent\" must be a non-empty string, got {intent!r}")
+        return False
+    return True
+
+
 def first_json_object(path: Path) -> dict | None:
     """The first non-blank line of a file as a JSON object, for format detection."""
     try:

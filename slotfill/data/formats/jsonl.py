@@ -18,9 +18,10 @@ from slotfill.data.annotation import Span, annotated_example, spans_of
 from slotfill.data.example import SPLITS, Example, Issues, ReadOptions
 from slotfill.data.formats.files import (
     first_json_object,
+    json_examples,
     locate_split,
-    read_json_lines,
     read_splits,
+    valid_intent,
 )
 
 NAME = "jsonl"
@@ -49,59 +50,50 @@ def read(path: Path, options: ReadOptions, issues: Issues, splits: tuple[str, ..
 
 
 def read_file(path: Path, options: ReadOptions, issues: Issues) -> list[Example] | None:
-    objects = read_json_lines(path, issues)
-    if objects is None:
-        return None
-    examples = []
-    for number, obj in objects:
-        where = f"{path}:{number}"
+    def make(obj: dict, where: str) -> Example | None:
         text, intent = obj.get("text"), obj.get("intent")
         if not isinstance(text, str):
+            hint = (" (a list of tokens is the tokens format: data.format=tokens)"
+                    if isinstance(text, list) else "")
             issues.error(f"{where}: expected \"text\" to be a string, got "
-                         f"{type(text).__name__}" + (" (a list of tokens is the tokens "
-                                                     "format: data.format=tokens)"
-                                                     if isinstance(text, list) else ""))
-            continue
-        if intent is not None and (not isinstance(intent, str) or not intent.strip()):
-            issues.error(f"{where}: \"intent\" must be a non-empty string, got {intent!r}")
-            continue
-        spans = _spans(obj, text, where, issues)
-        if spans is None:
-            continue
-        example = annotated_example(text, spans, intent, where, options.tokenizer, issues)
-        if example is not None:
-            examples.append(example)
-    return examples
+                         f"{type(text).__name__}{hint}")
+            return None
+        spans = _spans(obj, where, issues)
+        if spans is None or not valid_intent(intent, where, issues):
+            return None
+        return annotated_example(text, spans, intent, where, options.tokenizer, issues)
+    return json_examples(path, issues, make)
 
 
-def _spans(obj: dict, text: str, where: str, issues: Issues) -> list[Span] | None:
+# the span forms: key -> (start, end, label) fields of each item (None: a 3-item list)
+_FORMS = {"spans": ("start", "end", "label"),
+          "entities": ("start_offset", "end_offset", "label"),  # doccano >= 1.6
+          "label": None}  # doccano's sequence-labelling export: [start, end, label]
+
+
+def _spans(obj: dict, where: str, issues: Issues) -> list[Span] | None:
     """The object's spans in whichever form it has (checked later); None after a
     problem."""
-    raw = []
-    if isinstance(obj.get("spans"), list):
-        for s in obj["spans"]:
-            if not isinstance(s, dict):
-                issues.error(f"{where}: each of \"spans\" is an object with start, end, "
-                             f"label; got {s!r}")
+    for key, fields in _FORMS.items():
+        items = obj.get(key)
+        if key not in obj:
+            continue
+        if not isinstance(items, list):
+            issues.error(f"{where}: \"{key}\" must be a list")
+            return None
+        spans = []
+        for item in items:
+            if fields is None and isinstance(item, list) and len(item) == 3:
+                spans.append(Span(*item))
+            elif fields is not None and isinstance(item, dict):
+                spans.append(Span(*(item.get(f) for f in fields)))
+            else:
+                shape = "[start, end, label]" if fields is None else \
+                    "an object with " + ", ".join(fields)
+                issues.error(f"{where}: each of \"{key}\" is {shape}; got {item!r}")
                 return None
-            raw.append((s.get("start"), s.get("end"), s.get("label")))
-    elif isinstance(obj.get("entities"), list):  # doccano >= 1.6
-        for s in obj["entities"]:
-            if not isinstance(s, dict):
-                issues.error(f"{where}: each of \"entities\" is an object with "
-                             f"start_offset, end_offset, label; got {s!r}")
-                return None
-            raw.append((s.get("start_offset"), s.get("end_offset"), s.get("label")))
-    elif isinstance(obj.get("label"), list):  # doccano's sequence-labelling export
-        for s in obj["label"]:
-            if not isinstance(s, list) or len(s) != 3:
-                issues.error(f"{where}: each of \"label\" is [start, end, label]; got {s!r}")
-                return None
-            raw.append(tuple(s))
-    elif any(k in obj for k in ("spans", "entities", "label")):
-        issues.error(f"{where}: \"spans\" (or doccano's \"label\") must be a list")
-        return None
-    return [Span(start, end, label) for start, end, label in raw]
+        return spans
+    return []
 
 
 def write(splits: dict[str, list[Example]]) -> dict[str, bytes]:

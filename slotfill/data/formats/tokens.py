@@ -16,7 +16,7 @@ from pathlib import Path
 from slotfill.data.annotation import token_example
 from slotfill.data.example import SPLITS, Example, Issues, ReadOptions
 from slotfill.data.formats import jsonl
-from slotfill.data.formats.files import read_json_lines, read_splits
+from slotfill.data.formats.files import json_examples, read_splits, valid_intent
 
 NAME = "tokens"
 DESCRIPTION = 'train.jsonl, valid.jsonl, test.jsonl: {"text": [tokens], "slot": [tags], ' \
@@ -34,32 +34,26 @@ def read(path: Path, options: ReadOptions, issues: Issues, splits: tuple[str, ..
 
 
 def read_file(path: Path, options: ReadOptions, issues: Issues) -> list[Example] | None:
-    objects = read_json_lines(path, issues)
-    if objects is None:
-        return None
-    examples = []
-    for number, obj in objects:
-        where = f"{path}:{number}"
+    def make(obj: dict, where: str) -> Example | None:
         words, tags, intent = obj.get("text"), obj.get("slot"), obj.get("intent")
         if not _strings(words) or not _strings(tags):
             issues.error(f"{where}: expected \"text\" and \"slot\" to be lists of strings")
-            continue
+            return None
         bad = [w for w in words + tags if not w.strip() or any(c.isspace() for c in w)]
         if bad:
             issues.error(f"{where}: tokens and tags are non-empty and have no spaces; got "
                          f"{bad[0]!r}")
-            continue
+            return None
         if len(words) != len(tags):
             issues.error(f"{where}: {len(tags)} tags for {len(words)} tokens")
-            continue
-        if intent is not None and (not isinstance(intent, str) or not intent.strip()):
-            issues.error(f"{where}: \"intent\" must be a non-empty string, got {intent!r}")
-            continue
+            return None
+        if not valid_intent(intent, where, issues):
+            return None
         if not words:
             issues.warn(f"{where}: empty utterance skipped")
-            continue
-        examples.append(token_example(words, tags, intent, where, options.tokenizer))
-    return examples
+            return None
+        return token_example(words, tags, intent, where, options.tokenizer)
+    return json_examples(path, issues, make)
 
 
 def _strings(value) -> bool:
