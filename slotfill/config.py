@@ -19,6 +19,7 @@ import yaml
 from slotfill.errors import ConfigError
 
 BUNDLED = "bundled"  # data.path value meaning the sample corpus shipped with slotfill
+BUNDLED_ZH = "bundled-zh"  # ... and its Chinese counterpart
 
 
 class _Loader(yaml.SafeLoader):
@@ -43,15 +44,31 @@ def _opt(default: Any, help: str, *, choices: tuple = (), min: float | None = No
 
 
 MODEL_TYPES = ("rnn", "jordan", "lstm", "gru", "seq2seq")
+DEFAULT_EMBEDDINGS_MAX_WORDS = 20000  # model.embeddings_max_words: see README for sizes
 
 
 @dataclass(frozen=True)
 class DataConfig:
-    path: str = _opt(BUNDLED, "corpus directory (relative to the current directory), "
-                     "or `bundled` for the sample corpus shipped with slotfill")
-    format: str = _opt("auto", "corpus layout: atis (seq.in/seq.out/label per split), "
-                       "conll (token-tag columns), or auto to detect",
-                       choices=("auto", "atis", "conll"))
+    path: str = _opt(BUNDLED, "corpus directory or file (relative to the current "
+                     "directory), or `bundled` / `bundled-zh` for the sample corpora shipped "
+                     "with slotfill (English / Chinese)")
+    format: str = _opt("auto", "corpus format: atis (seq.in/seq.out/label per split), conll "
+                       "(token-tag columns), jsonl (text with character-offset spans; also "
+                       "doccano's export), tokens (token and tag lists in JSON Lines), "
+                       "massive (the MASSIVE corpus), rasa (Rasa NLU YAML), or auto to detect",
+                       choices=("auto", "atis", "conll", "jsonl", "tokens", "massive", "rasa"))
+    tokenizer: str = _opt("auto", "how text is split into tokens, in corpora and predict "
+                          "alike: auto (at spaces; each character of scripts written without "
+                          "spaces, such as Chinese, Japanese and Thai), whitespace, or "
+                          "characters (every character a token)",
+                          choices=("auto", "whitespace", "characters"))
+    locale: str | None = _opt(None, "massive only: the locale(s) to read, e.g. zh-CN or "
+                              "zh-CN,ja-JP (default: all in data.path)")
+    split: str | None = _opt(None, "for corpora without splits (Rasa data, one file): "
+                             "shares of train, valid and test, e.g. 0.8,0.1,0.1 (stratified "
+                             "by intent)")
+    split_seed: int = _opt(1, "with data.split: the seed of the deterministic split (kept "
+                           "apart from train.seed, so a new seed does not change the test set)")
 
 
 @dataclass(frozen=True)
@@ -87,6 +104,15 @@ class ModelConfig:
     head: str = _opt("softmax", "tag layer: softmax (independent per word) or crf "
                      "(linear-chain CRF with BIO constraints)", choices=("softmax", "crf"))
     intent: bool = _opt(False, "also predict the utterance's intent (joint training)")
+    embeddings: str | None = _opt(None, "pretrained word vectors to start from: a GloVe, "
+                                  "word2vec (text or binary) or fastText .vec file, optionally "
+                                  "gzipped; its dimension must be model.embedding_dim")
+    freeze_embeddings: bool = _opt(False, "keep the word embeddings fixed while training "
+                                   "(needs model.embeddings)")
+    embeddings_max_words: int | None = _opt(None, "with model.embeddings: also keep the "
+                                            "vectors of this many of the file's most frequent "
+                                            "words that training never sees, so predict knows "
+                                            "them (default 20000; 0: none)", min=0)
 
 
 @dataclass(frozen=True)
@@ -234,16 +260,18 @@ def apply_overrides(raw: dict[str, Any], overrides: list[str]) -> None:
 
 
 def resolve_paths(cfg: Config) -> Config:
-    """data.path (unless bundled) and train.init as absolute paths, so that the saved
-    config works from any directory."""
+    """data.path (unless bundled), model.embeddings and train.init as absolute paths, so
+    that the saved config works from any directory."""
     def absolute(path: str) -> str:
         return str(Path(path).expanduser().resolve())
-    data, tc = cfg.data, cfg.train
-    if data.path != BUNDLED:
+    data, model, tc = cfg.data, cfg.model, cfg.train
+    if data.path not in (BUNDLED, BUNDLED_ZH):
         data = dataclasses.replace(data, path=absolute(data.path))
+    if model.embeddings is not None:
+        model = dataclasses.replace(model, embeddings=absolute(model.embeddings))
     if tc.init is not None:
         tc = dataclasses.replace(tc, init=absolute(tc.init))
-    return dataclasses.replace(cfg, data=data, train=tc)
+    return dataclasses.replace(cfg, data=data, model=model, train=tc)
 
 
 # ---------------------------------------------------------------- validation
@@ -298,6 +326,8 @@ def _resolve_defaults(cfg: Config) -> Config:
     if m.char != "none":
         changes["char_dim"] = m.char_dim or 30
         changes["char_size"] = m.char_size or 50
+    if m.embeddings is not None and m.embeddings_max_words is None:
+        changes["embeddings_max_words"] = DEFAULT_EMBEDDINGS_MAX_WORDS
     if changes:
         cfg = dataclasses.replace(cfg, model=dataclasses.replace(m, **changes))
     if cfg.train.tensorboard and cfg.train.log_every is None:
@@ -306,7 +336,23 @@ def _resolve_defaults(cfg: Config) -> Config:
 
 
 def _check_combinations(cfg: Config, problems: list[str]) -> None:
-    m = cfg.model
+    m, d = cfg.model, cfg.data
+    if d.split is not None:
+        try:
+            parse_split(d.split)
+        except ValueError as exc:
+            problems.append(f"data.split: {exc}")
+    if d.locale is not None and d.format not in ("auto", "massive"):
+        problems.append(f"data.locale: applies to the massive format only, not {d.format}; "
+                        "remove it (or set data.locale=null)")
+    if m.embeddings is None:
+        for key in ("freeze_embeddings", "embeddings_max_words"):
+            if getattr(m, key) not in (None, False):
+                problems.append(f"model.{key}: applies only with model.embeddings (a vectors "
+                                f"file); remove it (or set model.embeddings=PATH)")
+    elif cfg.train.init is not None:
+        problems.append("model.embeddings: cannot be combined with train.init (the run "
+                        "starts from the init run's embeddings); remove one of them")
     if m.nonlinearity is not None and m.type not in ("rnn", "jordan"):
         problems.append(f"model.nonlinearity: applies to rnn and jordan only, not {m.type}; "
                         "remove it (or set model.nonlinearity=null)")
@@ -327,6 +373,26 @@ def _check_combinations(cfg: Config, problems: list[str]) -> None:
         problems.append("model.dropout: acts between stacked layers, so it needs "
                         "model.num_layers > 1; for a single layer use model.embedding_dropout "
                         "or model.output_dropout")
+
+
+def parse_locales(text: str | None) -> tuple[str, ...]:
+    return tuple(part.strip() for part in (text or "").split(",") if part.strip())
+
+
+def parse_split(text: str) -> tuple[float, float, float]:
+    """`0.8,0.1,0.1` -> shares of train, valid, test; ValueError saying what is wrong."""
+    parts = [p.strip() for p in str(text).split(",")]
+    try:
+        shares = [float(p) for p in parts]
+    except ValueError:
+        raise ValueError(f"expected three numbers like 0.8,0.1,0.1, got {text!r}") from None
+    if len(shares) != 3:
+        raise ValueError(f"expected three shares (train, valid, test), got {len(shares)}")
+    if any(s < 0 for s in shares) or shares[0] <= 0 or shares[1] <= 0:
+        raise ValueError("train and valid need a share above 0, test 0 or more")
+    if abs(sum(shares) - 1) > 1e-6:
+        raise ValueError(f"the shares must add up to 1, got {sum(shares):g}")
+    return shares[0], shares[1], shares[2]
 
 
 def _unknown(dotted: str) -> str:

@@ -59,5 +59,7 @@ def find_config(arg: str | Path | None) -> Path:
                       f"{', '.join(bundled)} (`slotfill configs` describes them)")
 
 
-def sample_corpus_path() -> Path:
-    return bundled_dir("data")
+def sample_corpus_path(language: str = "en") -> Path:
+    """The bundled sample corpus: English in data/, Chinese in data/zh/."""
+    root = bundled_dir("data")
+    return root if language == "en" else root / language

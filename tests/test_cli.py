@@ -130,7 +130,7 @@ def test_train_default_run_dir_and_never_overwrites(tmp_path, monkeypatch):
     (["train", f"{CONFIGS / 'lstm.yaml'}", "model.nonlinearity=relu"], 2,
      "applies to rnn and jordan only"),
     (["train", f"{CONFIGS / 'lstm.yaml'}", "other.yaml"], 2, "Unexpected argument"),
-    (["train", "data.path=/nonexistent/corpus"], 1, "Corpus directory not found"),
+    (["train", "data.path=/nonexistent/corpus"], 1, "Corpus not found"),
     (["predict", "--model", "missing.pt", "hi"], 1, "Model not found"),
     (["predict"], 2, "Nothing to tag"),
     (["eval", "--split", "dev"], 2, "Invalid value"),

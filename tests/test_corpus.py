@@ -106,7 +106,7 @@ def test_conll_line_without_tag(tmp_path):
 def test_no_corpus_here(tmp_path):
     with pytest.raises(DataError, match="No corpus found"):
         read_corpus(tmp_path)
-    with pytest.raises(DataError, match="Corpus directory not found"):
+    with pytest.raises(DataError, match="Corpus not found"):
         read_corpus(tmp_path / "missing")
 
 

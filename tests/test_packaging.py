@@ -18,6 +18,8 @@ def test_wheel_installs_and_trains_from_any_directory(tmp_path):
     assert "slotfill/_bundled/configs/bilstm.yaml" in names
     assert "slotfill/_bundled/data/train/seq.in" in names
     assert "slotfill/analysis/report_assets/report.js" in names
+    assert "slotfill/_bundled/data/zh/train/seq.in" in names  # data.path=bundled-zh
+    assert "slotfill/_bundled/configs/bilstm-zh.yaml" in names
 
     site = tmp_path / "site"
     subprocess.run([sys.executable, "-m", "pip", "install", "--no-deps", "--quiet",

@@ -5,7 +5,7 @@ import torch
 from hypothesis import given
 from hypothesis import strategies as st
 
-from slotfill.data.tokenize import tokenize
+from slotfill.data.tokenize import TOKENIZERS, normalise, tokenize
 from slotfill.runtime import SMALL_BATCH_TOKENS, threads_for_batch
 from slotfill.serving.predict import Predictor
 
@@ -38,14 +38,43 @@ def test_offsets_point_at_the_original_text():
         assert token.text.lower() == token.norm
 
 
-@given(st.text(alphabet=st.characters(codec="utf-8"), max_size=60))
-def test_offsets_property(text):
+ANY_SCRIPT = st.text(alphabet=st.one_of(
+    st.characters(codec="utf-8"),
+    st.sampled_from("台北我想月日 。、「」ひらがなカタカナสวัสดีﬁß①İ¨\u0301\u0e31 .,!?'\u3000"
+                    "\uff11\uff21")), max_size=60)
+
+
+@given(ANY_SCRIPT, st.sampled_from(TOKENIZERS), st.booleans())
+def test_offsets_property(text, mode, corpus):
+    """For any text, script and tokenizer: each token is the exact text at its offsets,
+    tokens do not overlap, hold no whitespace, and read as their text normalised."""
     previous_end = 0
-    for token in tokenize(text, KNOWN):
+    for token in tokenize(text, KNOWN, mode, corpus):
         assert text[token.start:token.end] == token.text and token.text
         assert token.start >= previous_end
         assert not any(ch.isspace() for ch in token.text)
+        assert token.norm == normalise(token.text) and token.norm
+        assert not any(ch.isspace() for ch in token.norm)
         previous_end = token.end
+
+
+def test_nfkc_and_case_folding_keep_offsets_into_the_original():
+    text = "Ｔａｉｐｅｉ ﬁve Straße ①"
+    tokens = tokenize(text)
+    assert [t.norm for t in tokens] == ["taipei", "five", "strasse", "1"]
+    assert [t.text for t in tokens] == ["Ｔａｉｐｅｉ", "ﬁve", "Straße", "①"]
+    assert all(text[t.start:t.end] == t.text for t in tokens)
+
+
+def test_scripts_without_spaces_split_into_characters():
+    text = "我想11月2日到达台北。Hello世界"
+    assert [t.norm for t in tokenize(text)] == [
+        "我", "想", "11", "月", "2", "日", "到", "达", "台", "北", "hello", "世", "界"]
+    assert [t.norm for t in tokenize(text, {"。"})][10] == "。"  # known punctuation stays
+    assert [t.norm for t in tokenize("สวัสดี")] == ["ส", "วั", "ส", "ดี"]  # marks stay on
+    assert [t.norm for t in tokenize(text, mode="whitespace")] == [
+        "我想11月2日到达台北。hello世界"]
+    assert [t.norm for t in tokenize("ab 12", mode="characters")] == ["a", "b", "1", "2"]
 
 
 def test_predictor_reports_slots_in_original_casing(trained_run):

@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 
 from slotfill.data.sample_corpus import generate, write_corpus
+from slotfill.data.sample_corpus_zh import HELDOUT_CITIES
 
 DATA = Path(__file__).resolve().parents[1] / "data"
 SPLITS = {"train": 4000, "valid": 500, "test": 500}
@@ -94,3 +95,37 @@ def test_left_context_contrast_and_distinct_cities() -> None:
     assert ("arrive", "B-toloc.city_name", "B-arrive_date.month_name") in short
     assert ("leave", "B-fromloc.city_name", "B-depart_date.month_name") in short
     assert all(("arrive" if "toloc" in role else "leave") == verb for verb, role, _ in short)
+
+
+def test_chinese_regeneration_is_byte_identical(tmp_path: Path) -> None:
+    write_corpus(tmp_path, language="zh")
+    for split in SPLITS:
+        for name in FILES:
+            shipped = (DATA / "zh" / split / name).read_bytes()
+            assert (tmp_path / split / name).read_bytes() == shipped, f"zh {split}/{name}"
+
+
+def test_chinese_corpus_is_characters_with_the_english_labels() -> None:
+    examples = generate(language="zh")
+    assert [len(examples[s]) for s in SPLITS] == [3000, 400, 400]
+    english_slots = {t[2:] for _, tags, _ in generate()["train"] for t in tags if t != "O"}
+    for tokens, tags, intent in examples["train"]:
+        assert _is_valid_bio(tags) and intent.startswith("atis_")
+        assert all(len(t) == 1 or t.isdigit() for t in tokens), tokens
+        assert {t[2:] for t in tags if t != "O"} <= english_slots
+    pairs = {("".join(tokens[:tokens.index("台")]).endswith(("到达", "抵达", "飞到")),
+              tags[tokens.index("台")]) for tokens, tags, _ in examples["train"]
+             if "台" in tokens and tokens[tokens.index("台") + 1] == "北"}
+    assert (True, "B-toloc.city_name") in pairs and (False, "B-fromloc.city_name") in pairs
+    assert (True, "B-fromloc.city_name") not in pairs  # arriving makes it the destination
+    def cities(split: str) -> set[str]:
+        found = set()
+        for tokens, tags, _ in examples[split]:
+            for i, tag in enumerate(tags):
+                if tag.endswith("city_name") and tag.startswith("B-"):
+                    end = next((j for j in range(i + 1, len(tags)) if tags[j][0] != "I"),
+                               len(tags))
+                    found.add("".join(tokens[i:end]))
+        return found
+    assert not cities("train") & set(HELDOUT_CITIES)
+    assert cities("test") & set(HELDOUT_CITIES)

@@ -16,7 +16,7 @@ from slotfill.data.batching import (
     make_batch,
     sorted_batches,
 )
-from slotfill.data.corpus import Example, read_corpus
+from slotfill.data.corpus import Example, ReadOptions, read_corpus
 from slotfill.data.vocab import Vocabs
 from slotfill.models.checkpoint import load_checkpoint
 from slotfill.runtime import threads_for_batch
@@ -123,7 +123,10 @@ def evaluate_checkpoint(checkpoint_path: Path, data_path: str | None = None,
     cfg = checkpoint.config
     path = data_path if data_path is not None else cfg.data.path
     fmt = cfg.data.format if data_path is None else "auto"
-    corpus = read_corpus(path, fmt, splits=(split,))
+    options = ReadOptions.from_config(cfg.data)
+    if data_path is not None:  # another corpus: the model's tokenizer, nothing else
+        options = ReadOptions(tokenizer=cfg.data.tokenizer)
+    corpus = read_corpus(path, fmt, splits=(split,), options=options)
     model = checkpoint.build_model(device)
     scorer = SplitScorer(corpus[split], checkpoint.vocabs, device, batch_size)
     predicted = scorer.predict(model, confidence=confidence)

@@ -18,6 +18,7 @@ from slotfill.cli.common import (
     Split,
     UsageError,
     app,
+    err,
     escape_markup,
     friendly,
     out,
@@ -131,27 +132,65 @@ def runs(
         print_table(tables.runs_table(summaries))
 
 
-data_app = typer.Typer(no_args_is_help=True, help="Inspect corpora.")
+data_app = typer.Typer(no_args_is_help=True, help="Inspect and convert corpora.")
 app.add_typer(data_app, name="data")
+
+_FORMATS = ("auto", "atis", "conll", "jsonl", "tokens", "massive", "rasa")  # formats.NAMES
+FormatOption = Annotated[str, typer.Option(
+    "--format", "--from", help=f"corpus format: {', '.join(_FORMATS)}")]
+TokenizerOption = Annotated[str, typer.Option(
+    "--tokenizer", help="auto, whitespace or characters (see data.tokenizer)")]
+LocaleOption = Annotated[Optional[str], typer.Option(
+    "--locale", help="massive: the locale(s) to read, e.g. zh-CN or zh-CN,ja-JP")]
+SplitOption = Annotated[Optional[str], typer.Option(
+    "--split", help="corpora without splits: shares of train, valid, test, e.g. 0.8,0.1,0.1")]
+SplitSeedOption = Annotated[int, typer.Option("--split-seed", help="seed of --split")]
+
+
+def _read_options(corpus_format: str, tokenizer: str, locale: str | None, split: str | None,
+                  split_seed: int):
+    """The data.* settings given as options, validated like a config's."""
+    from slotfill.config import parse_locales, parse_split
+    from slotfill.data.corpus import ReadOptions
+
+    problems = []
+    if corpus_format not in _FORMATS:
+        problems.append(f"--format: invalid choice {corpus_format!r}; valid: "
+                        f"{', '.join(_FORMATS)}")
+    if tokenizer not in ("auto", "whitespace", "characters"):
+        problems.append(f"--tokenizer: invalid choice {tokenizer!r}; valid: auto, "
+                        "whitespace, characters")
+    if split is not None:
+        try:
+            parse_split(split)
+        except ValueError as exc:
+            problems.append(f"--split: {exc}")
+    if problems:
+        raise UsageError("Invalid options", "\n".join(problems))
+    return ReadOptions(tokenizer, parse_locales(locale),
+                       parse_split(split) if split else None, split_seed)
 
 
 @data_app.command("check")
 @friendly
 def data_check(
-    path: Annotated[str, typer.Argument(help="corpus directory (or `bundled`)")],
-    corpus_format: Annotated[str, typer.Option(
-        "--format", help="auto, atis or conll")] = "auto",
+    path: Annotated[str, typer.Argument(help="corpus directory or file (or `bundled`, "
+                                             "`bundled-zh`)")],
+    corpus_format: FormatOption = "auto",
+    tokenizer: TokenizerOption = "auto",
+    locale: LocaleOption = None,
+    split: SplitOption = None,
+    split_seed: SplitSeedOption = 1,
     as_json: JsonOption = False,
 ) -> None:
     """Report sizes, inventories and problems of a corpus; exit 1 on hard errors."""
     from slotfill.analysis import tables
     from slotfill.data.check import check_corpus
 
-    if corpus_format not in ("auto", "atis", "conll"):
-        raise UsageError(f"Invalid --format {corpus_format!r}", "valid: auto, atis, conll")
-    result = check_corpus(path, corpus_format)
+    options = _read_options(corpus_format, tokenizer, locale, split, split_seed)
+    result = check_corpus(path, corpus_format, options)
     if as_json:
-        print(json.dumps(result.to_dict(), indent=2))
+        print(json.dumps(result.to_dict(), indent=2, ensure_ascii=False))
     else:
         out.print(f"{result.path} ({result.format})", markup=False)
         for table in tables.data_tables(result):
@@ -166,3 +205,29 @@ def data_check(
         out.print(f"{verdict}; {plural(len(result.warnings), 'warning')}")
     if result.errors:
         raise typer.Exit(1)
+
+
+@data_app.command("convert")
+@friendly
+def data_convert(
+    source: Annotated[str, typer.Argument(metavar="IN", help="corpus directory or file")],
+    output: Annotated[Path, typer.Argument(metavar="OUT", help="directory to write")],
+    to: Annotated[str, typer.Option("--to", help="atis, conll, jsonl or tokens")],
+    corpus_format: FormatOption = "auto",
+    tokenizer: TokenizerOption = "auto",
+    locale: LocaleOption = None,
+    split: SplitOption = None,
+    split_seed: SplitSeedOption = 1,
+    force: Annotated[bool, typer.Option("--force", help="replace OUT if it exists")] = False,
+) -> None:
+    """Convert a corpus to another format (checked by reading it back)."""
+    from slotfill.data.convert import convert_corpus
+
+    options = _read_options(corpus_format, tokenizer, locale, split, split_seed)
+    result = convert_corpus(source, output, to, corpus_format, force, options)
+    sizes = ", ".join(f"{k} {v}" for k, v in result.sizes.items())
+    for warning in result.warnings:
+        err.print(f"warning: {warning}", markup=False)
+    out.print(f"{result.source} ({result.source_format}) -> {result.output} "
+              f"({result.output_format}): {sizes} utterances; {', '.join(result.files)}",
+              markup=False)

@@ -181,6 +181,12 @@ class TrainDisplay(TrainingLogger):
                   f"{summary['words']} words, {summary['tags']} tags", markup=False)
         for warning in summary["warnings"]:
             err.print(f"warning: {warning}", markup=False)
+        if "embeddings" in summary:
+            e = summary["embeddings"]
+            out.print(f"embeddings {e['file']} ({e['layout']}): {e['found']} of {e['of']} "
+                      f"training words found ({e['exact']} exact, {e['lowercase']} "
+                      f"lowercased, {e['digits']} with digits as 0); {e['added']} more "
+                      "words from the file", markup=False)
         if "init" in summary:
             added = ", ".join(f"{n} {kind}" for kind, n in summary["init"]["added"].items())
             out.print(f"starting from the weights of {summary['init']['from']}; "

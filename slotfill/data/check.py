@@ -2,9 +2,10 @@
 
 Hard problems (the readers find them; training refuses the corpus): token/tag count
 mismatches, unreadable or non-UTF-8 files, missing or empty splits, label files with a
-different line count. Soft problems (warnings; training goes on): invalid BIO
+different line count, malformed JSON or YAML, spans that cut a word, overlap or lie
+outside their text. Soft problems (warnings; training goes on): invalid BIO
 transitions, utterances shared by train and dev/test, tags or intents found only in
-dev/test, blank lines.
+dev/test, blank lines, spans repaired (spaces at their edges, given twice).
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from slotfill.data.bio import bio_problems, extract_spans
-from slotfill.data.corpus import Corpus, Example, scan_corpus
+from slotfill.data.corpus import Corpus, Example, ReadOptions, scan_corpus
 
 _EXAMPLES_SHOWN = 5  # per kind of warning
 
@@ -48,8 +49,9 @@ class DataReport:
                 "oov_rate": self.oov_rate, "errors": self.errors, "warnings": self.warnings}
 
 
-def check_corpus(path: str | Path, fmt: str = "auto") -> DataReport:
-    corpus = scan_corpus(path, fmt)
+def check_corpus(path: str | Path, fmt: str = "auto",
+                 options: ReadOptions = ReadOptions()) -> DataReport:
+    corpus = scan_corpus(path, fmt, options=options)
     stats = {name: split_stats(examples) for name, examples in corpus.splits.items()}
     return DataReport(corpus.path, corpus.format, stats, oov_rates(corpus),
                       corpus.problems, corpus.warnings + soft_problems(corpus))

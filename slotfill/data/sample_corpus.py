@@ -12,6 +12,9 @@ repository root with (`--output` defaults to `data` in the current directory):
 
     python -m slotfill.data.sample_corpus --output data
 
+The Chinese counterpart in `data/zh/` (templates in sample_corpus_zh.py) comes from
+`python -m slotfill.data.sample_corpus --language zh`.
+
 Only `random.Random(seed).random()` is used, whose sequence Python guarantees across
 versions; every other random choice is built on top of it. Stdlib only.
 """
@@ -230,15 +233,6 @@ class _Rng:
         return items[-1]
 
 
-def _plain(text: str) -> Pairs:
-    return [(word, "O") for word in text.split()]
-
-
-def _span(text: str, label: str) -> Pairs:
-    return [(word, ("B-" if i == 0 else "I-") + label)
-            for i, word in enumerate(text.split())]
-
-
 def _fix_articles(pairs: Pairs) -> Pairs:
     """`a economy ticket` -> `an economy ticket` (but `a one way ticket`)."""
     return [("an" if word == "a" and nxt[:1] in tuple("aeiou") and nxt != "one" else word, tag)
@@ -258,16 +252,37 @@ def _ordinal_words(n: int) -> str:
 
 
 class _Composer:
-    """Expands templates into tagged utterances; one instance per split group."""
+    """Expands templates into tagged utterances; one instance per split group. The
+    language lives in the class attributes and the slot methods (`_md`, `_clock`, ...);
+    sample_corpus_zh.py overrides them for Chinese."""
+
+    templates, prefixes = TEMPLATES, PREFIXES
+    city_slots, lexicon_slots = CITY_SLOTS, LEXICON_SLOTS
+    cities, heldout_cities, boosted_city = CITIES, HELDOUT_CITIES, "taipei"
+    periods = PERIODS
 
     def __init__(self, rng: _Rng, heldout: bool) -> None:
         self.rng, self.heldout, self.used = rng, heldout, []
 
     def utterance(self) -> Example:
-        _, intent, pattern = self.rng.weighted(TEMPLATES, [t[0] for t in TEMPLATES])
+        _, intent, pattern = self.rng.weighted(self.templates, [t[0] for t in self.templates])
         self.used = []
-        pairs = _fix_articles(self.expand(pattern))
+        pairs = self.finish(self.expand(pattern))
         return [w for w, _ in pairs], [t for _, t in pairs], intent
+
+    def finish(self, pairs: Pairs) -> Pairs:
+        return _fix_articles(pairs)
+
+    def words(self, text: str) -> list[str]:
+        """A phrase's tokens."""
+        return text.split()
+
+    def plain(self, text: str) -> Pairs:
+        return [(word, "O") for word in self.words(text)]
+
+    def span(self, text: str, label: str) -> Pairs:
+        return [(word, ("B-" if i == 0 else "I-") + label)
+                for i, word in enumerate(self.words(text))]
 
     def expand(self, pattern: str) -> Pairs:
         out: Pairs = []
@@ -279,30 +294,30 @@ class _Composer:
                 if not (optional and self.rng.chance(0.5)):
                     out += self.fill(token.strip("{?}"))
             else:
-                out.append((token, "O"))
+                out += self.plain(token)
         return out
 
     def fill(self, name: str) -> Pairs:
         """Expand one `{kind}` / `{kind:role}` placeholder."""
         kind, _, role = name.partition(":")
-        if kind in PREFIXES:
-            return _plain(self.rng.choice(PREFIXES[kind]))
-        if kind in CITY_SLOTS:
-            return _span(self._city_name(), CITY_SLOTS[kind])
-        if kind in LEXICON_SLOTS:
-            words, label = LEXICON_SLOTS[kind]
-            return _span(self.rng.choice(words), label)
+        if kind in self.prefixes:
+            return self.plain(self.rng.choice(self.prefixes[kind]))
+        if kind in self.city_slots:
+            return self.span(self._city_name(), self.city_slots[kind])
+        if kind in self.lexicon_slots:
+            words, label = self.lexicon_slots[kind]
+            return self.span(self.rng.choice(words), label)
         return getattr(self, "_" + kind)(role)
 
     # -- cities -------------------------------------------------------------------
     def _city_name(self) -> str:
         while True:
             if self.heldout and self.rng.chance(HELDOUT_RATE):
-                city = self.rng.choice(HELDOUT_CITIES)
+                city = self.rng.choice(self.heldout_cities)
             elif self.rng.chance(TAIPEI_RATE):
-                city = "taipei"
+                city = self.boosted_city
             else:
-                city = self.rng.choice(CITIES)
+                city = self.rng.choice(self.cities)
             if city not in self.used:
                 self.used.append(city)
                 return city
@@ -316,25 +331,25 @@ class _Composer:
         name = MONTHS[month] if "november" in style else MONTH_ABBR[month]
         number = (_ordinal_words(day) if "second" in style
                   else _ordinal_digits(day) if "2nd" in style else str(day))
-        m = _span(name, f"{role}_date.month_name")
-        d = _span(number, f"{role}_date.day_number")
+        m = self.span(name, f"{role}_date.month_name")
+        d = self.span(number, f"{role}_date.day_number")
         if style.startswith("the"):
-            return _plain("the") + d + _plain("of") + m
+            return self.plain("the") + d + self.plain("of") + m
         return m + d if style.startswith("nov") else d + m
 
     def _day(self, role: str) -> Pairs:
-        return _span(self.rng.choice(DAYS), f"{role}_date.day_name")
+        return self.span(self.rng.choice(DAYS), f"{role}_date.day_name")
 
     def _date(self, role: str) -> Pairs:
         """A date phrase with its preposition, if any: `on nov 2nd`, `next monday`..."""
         relative_weight = 1.5 if role == "depart" else 0  # ATIS: today/tomorrow depart
         kind = self.rng.weighted(("md", "day", "relative"), (6, 2.5, relative_weight))
         if kind == "md":
-            return (_plain("on") if self.rng.chance(0.8) else []) + self._md(role)
+            return (self.plain("on") if self.rng.chance(0.8) else []) + self._md(role)
         if kind == "day":
             lead = self.rng.choice(("on", "on", "", "next"))
-            return _plain(lead) + self._day(role)
-        out = _span(self.rng.choice(("tomorrow", "tomorrow", "today")),
+            return self.plain(lead) + self._day(role)
+        out = self.span(self.rng.choice(("tomorrow", "tomorrow", "today")),
                     "depart_date.date_relative")
         return out + (self._period(role) if self.rng.chance(0.25) else [])  # tomorrow morning
 
@@ -351,53 +366,65 @@ class _Composer:
             text = f"{hour}{self.rng.choice(MINUTES)}{self.rng.choice(('', '', ' am', ' pm'))}"
         else:
             text = self.rng.choice(("noon", "noon", "midnight"))
-        return _span(text, f"{role}_time.time")
+        return self.span(text, f"{role}_time.time")
 
     def _period(self, role: str) -> Pairs:
-        return _span(self.rng.choice(PERIODS), f"{role}_time.period_of_day")
+        return self.span(self.rng.choice(self.periods), f"{role}_time.period_of_day")
 
     def _time(self, role: str) -> Pairs:
         """A time phrase: `at 5 pm`, `before noon`, `by 1030`, `in the morning`."""
         kind = self.rng.weighted(("at", "relative", "period"), (2, 4, 3))
         if kind == "at":
-            return _plain("at") + self._clock(role)
+            return self.plain("at") + self._clock(role)
         if kind == "relative":
             relative = self.rng.choice(TIME_RELATIVE[f"{role}_time"])
-            return _span(relative, f"{role}_time.time_relative") + self._clock(role)
+            return self.span(relative, f"{role}_time.time_relative") + self._clock(role)
         period = self._period(role)
-        return _plain("at" if period[0][0] == "night" else "in the") + period
+        return self.plain("at" if period[0][0] == "night" else "in the") + period
 
     # -- everything else ----------------------------------------------------------
     def _under(self, _: str) -> Pairs:
-        return (_span(self.rng.choice(UNDER), "cost_relative")
-                + _span(f"{self.rng.choice(FARES)} dollars", "fare_amount"))
+        return (self.span(self.rng.choice(UNDER), "cost_relative")
+                + self.span(f"{self.rng.choice(FARES)} dollars", "fare_amount"))
 
 
-def generate(seed: int = SEED) -> dict[str, list[Example]]:
-    """Train, valid and test examples as (tokens, tags, intent).
+def generate(seed: int = SEED, language: str = "en") -> dict[str, list[Example]]:
+    """Train, valid and test examples as (tokens, tags, intent), in English or Chinese
+    (`zh`).
 
-    Train never mentions HELDOUT_CITIES; valid/test use them for ~10% of city
+    Train never mentions the held-out cities; valid/test use them for ~10% of city
     mentions. Utterance texts are unique across the whole corpus.
     """
+    composer_class, sizes, max_tokens = _language(language)
     rng = _Rng(seed)
     seen: set[str] = set()  # membership tests only, never iterated
     splits: dict[str, list[Example]] = {}
-    for split, size in SPLIT_SIZES:
-        composer = _Composer(rng, heldout=split != "train")
+    for split, size in sizes:
+        composer = composer_class(rng, heldout=split != "train")
         examples: list[Example] = []
         while len(examples) < size:
             tokens, tags, intent = composer.utterance()
             text = " ".join(tokens)
-            if MIN_TOKENS <= len(tokens) <= MAX_TOKENS and text not in seen:
+            if MIN_TOKENS <= len(tokens) <= max_tokens and text not in seen:
                 seen.add(text)
                 examples.append((tokens, tags, intent))
         splits[split] = examples
     return splits
 
 
-def write_corpus(directory: Path, seed: int = SEED) -> None:
+def _language(language: str) -> tuple[type, tuple, int]:
+    """The composer, split sizes and longest utterance of a language."""
+    if language == "zh":
+        from slotfill.data import sample_corpus_zh as zh  # it builds on this module
+        return zh.ZhComposer, zh.SPLIT_SIZES, zh.MAX_TOKENS
+    if language != "en":
+        raise ValueError(f"no sample corpus in {language!r}; there are en and zh")
+    return _Composer, SPLIT_SIZES, MAX_TOKENS
+
+
+def write_corpus(directory: Path, seed: int = SEED, language: str = "en") -> None:
     """Write `<directory>/{train,valid,test}/{seq.in,seq.out,label}`."""
-    for split, examples in generate(seed).items():
+    for split, examples in generate(seed, language).items():
         folder = Path(directory) / split
         folder.mkdir(parents=True, exist_ok=True)
         columns = {"seq.in": [" ".join(tokens) for tokens, _, _ in examples],
@@ -411,12 +438,16 @@ def write_corpus(directory: Path, seed: int = SEED) -> None:
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="python -m slotfill.data.sample_corpus",
                                      description="Regenerate the ATIS-style sample corpus.")
-    parser.add_argument("--output", type=Path, default=Path("data"),
-                        help="output directory (default: ./data)")
+    parser.add_argument("--language", choices=("en", "zh"), default="en",
+                        help="en (data/) or zh (Chinese, data/zh/)")
+    parser.add_argument("--output", type=Path, default=None,
+                        help="output directory (default: ./data, or ./data/zh for zh)")
     parser.add_argument("--seed", type=int, default=SEED, help=f"random seed (default {SEED})")
     args = parser.parse_args(argv)
-    write_corpus(args.output, args.seed)
-    print(f"wrote {', '.join(f'{s}: {n}' for s, n in SPLIT_SIZES)} utterances to {args.output}")
+    output = args.output or Path("data" if args.language == "en" else "data/zh")
+    write_corpus(output, args.seed, args.language)
+    sizes = _language(args.language)[1]
+    print(f"wrote {', '.join(f'{s}: {n}' for s, n in sizes)} utterances to {output}")
 
 
 if __name__ == "__main__":

@@ -64,11 +64,19 @@ class Vocab:
 
 
 class Vocabs:
-    """The vocabularies a model was trained with; stored in every checkpoint."""
+    """The vocabularies a model was trained with; stored in every checkpoint.
+    `pretrained_words`: how many words at the end of `words` come from a vectors file
+    alone (model.embeddings), never from the training data."""
 
     def __init__(self, words: Vocab, tags: Vocab, intents: Vocab | None = None,
-                 chars: Vocab | None = None) -> None:
+                 chars: Vocab | None = None, pretrained_words: int = 0) -> None:
         self.words, self.tags, self.intents, self.chars = words, tags, intents, chars
+        self.pretrained_words = pretrained_words
+
+    def with_pretrained(self, words: list[str]) -> Vocabs:
+        """These vocabularies with `words` (from a vectors file) appended to `words`."""
+        extended, added = self.words.extend(words)
+        return Vocabs(extended, self.tags, self.intents, self.chars, len(added))
 
     @classmethod
     def build(cls, examples: Iterable, chars: bool = False) -> Vocabs:
@@ -93,12 +101,16 @@ class Vocabs:
         return Vocabs(**merged), added
 
     def to_dict(self) -> dict:
-        return {name: vocab.to_dict() if vocab else None for name, vocab in
-                (("words", self.words), ("tags", self.tags), ("intents", self.intents),
-                 ("chars", self.chars))}
+        out = {name: vocab.to_dict() if vocab else None for name, vocab in
+               (("words", self.words), ("tags", self.tags), ("intents", self.intents),
+                ("chars", self.chars))}
+        if self.pretrained_words:
+            out["pretrained_words"] = self.pretrained_words
+        return out
 
     @classmethod
     def from_dict(cls, data: dict) -> Vocabs:
         optional = {k: Vocab.from_dict(data[k]) if data.get(k) else None
                     for k in ("intents", "chars")}
-        return cls(Vocab.from_dict(data["words"]), Vocab.from_dict(data["tags"]), **optional)
+        return cls(Vocab.from_dict(data["words"]), Vocab.from_dict(data["tags"]), **optional,
+                   pretrained_words=int(data.get("pretrained_words", 0)))

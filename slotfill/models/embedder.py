@@ -2,6 +2,9 @@
 
 (B, T) word ids -> (B, T, output_size). Padding positions come out as zeros, so that a
 padded batch scores exactly like the same utterances unpadded (also through windows).
+With pretrained vectors (model.embeddings), the words that only the vectors file knows
+have their own table after the trained one, never updated (so the optimiser keeps no
+state for it), and `load_vectors` starts the trained rows from the file's vectors.
 """
 
 from __future__ import annotations
@@ -62,9 +65,16 @@ class CharEncoder(nn.Module):
 
 
 class Embedder(nn.Module):
-    def __init__(self, cfg: ModelConfig, num_words: int, num_chars: int | None) -> None:
+    def __init__(self, cfg: ModelConfig, num_words: int, num_chars: int | None,
+                 pretrained_words: int = 0) -> None:
         super().__init__()
-        self.words = nn.Embedding(num_words, cfg.embedding_dim, padding_idx=0)
+        self.words = nn.Embedding(num_words - pretrained_words, cfg.embedding_dim,
+                                  padding_idx=0)
+        self.words.weight.requires_grad_(not cfg.freeze_embeddings)
+        self.pretrained = None  # (P, E) vectors of words only the vectors file has
+        if pretrained_words:
+            self.pretrained = nn.Parameter(torch.zeros(pretrained_words, cfg.embedding_dim),
+                                           requires_grad=False)
         self.chars = (CharEncoder(cfg.char, num_chars, cfg.char_dim, cfg.char_size)
                       if cfg.char != "none" else None)
         self.dropout = SequenceDropout(cfg.embedding_dropout, cfg.locked_dropout)
@@ -72,8 +82,39 @@ class Embedder(nn.Module):
         width = cfg.embedding_dim + (cfg.char_size if self.chars else 0)
         self.output_size = width * (2 * self.window + 1)
 
+    def lookup(self, ids: Tensor) -> Tensor:
+        """(B, T) word ids -> (B, T, E) embeddings; zeros at padding."""
+        if self.pretrained is None:
+            return self.words(ids)
+        trained = self.words.num_embeddings
+        own = self.words(ids.clamp(max=trained - 1))
+        other = F.embedding((ids - trained).clamp(min=0), self.pretrained)
+        return torch.where((ids < trained).unsqueeze(2), own, other)
+
+    def word_table(self) -> Tensor:
+        """(V, E): the embedding of every word id (for export)."""
+        if self.pretrained is None:
+            return self.words.weight
+        return torch.cat([self.words.weight, self.pretrained])
+
+    @torch.no_grad()
+    def load_vectors(self, vectors: dict[int, Tensor]) -> None:
+        """Start from pretrained vectors (word id -> (E,)); the other trained rows are
+        drawn again at the vectors' scale, so found and unfound words start alike."""
+        trained = self.words.num_embeddings
+        own = {i: v for i, v in vectors.items() if i < trained}
+        if own:
+            scale = torch.stack(list(own.values())).std()
+            self.words.weight.normal_(0.0, float(scale))
+            self.words.weight[0].zero_()  # padding
+            ids = torch.tensor(list(own))
+            self.words.weight[ids] = torch.stack(list(own.values()))
+        for i, vector in vectors.items():
+            if i >= trained:
+                self.pretrained[i - trained] = vector
+
     def forward(self, batch: Batch) -> Tensor:
-        x = self.words(batch.words)  # (B, T, E); zeros at padding
+        x = self.lookup(batch.words)  # (B, T, E); zeros at padding
         if self.chars is not None:
             unique, inverse = torch.unique(batch.spellings, return_inverse=True)
             spelled = self.chars(batch.chars[unique])[inverse]  # (B, T, C)

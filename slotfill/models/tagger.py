@@ -42,7 +42,8 @@ class Tagger(nn.Module):
         super().__init__()
         num_tags = len(vocabs.tags)
         self.embedder = Embedder(cfg, len(vocabs.words),
-                                 len(vocabs.chars) if vocabs.chars else None)
+                                 len(vocabs.chars) if vocabs.chars else None,
+                                 pretrained_words=vocabs.pretrained_words)
         self.encoder = build_encoder(cfg, self.embedder.output_size, num_tags)
         self.output_dropout = SequenceDropout(cfg.output_dropout, cfg.locked_dropout)
         self.tag_names = list(vocabs.tags.itos)  # for the spans confidences are given to

@@ -126,7 +126,7 @@ def build_graph(model, cfg) -> onnx.ModelProto:
     seq_lens = g("Cast", "lengths", to=TensorProto.INT32)
 
     emb = model.embedder
-    x = g("Gather", g.const(emb.words.weight), words)  # (T, B, E)
+    x = g("Gather", g.const(emb.word_table()), words)  # (T, B, E)
     if emb.chars is not None:
         spelled = g("Gather", _chars(g, emb.chars, "chars"),
                     g("Transpose", "spellings", perm=[1, 0]))  # (T, B, C)
@@ -313,7 +313,7 @@ def describe(ckpt, model_file: str) -> dict:
         "tags": list(vocabs.tags.itos),
         "intents": list(vocabs.intents.itos) if cfg.intent else None,
         "char_vocabulary": list(vocabs.chars.itos) if vocabs.chars else None,
-        "tokenization": {**describe_tokenization(),
+        "tokenization": {**describe_tokenization(ckpt.config.data.tokenizer),
                          "then": "map each token to its index in `words`, 1 (<unk>) if "
                                  "absent; pad with 0"},
         "inputs": [{"name": n, "dtype": "int64", "shape": s, "description": d}

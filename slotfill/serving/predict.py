@@ -34,10 +34,10 @@ class Predictor:
                 tokenized: Sequence[list[Token]] | None = None) -> list[dict]:
         """One result per text: {text, tokens, tags, slots: [{slot, value, start, end,
         confidence}]}, plus `intent` and `intent_confidence` when the model predicts
-        intents. `tokenized`: the texts already split by `tokenize(text, self.known)`,
-        when the caller has them. Confidences are probabilities (models/tagger.py)."""
+        intents. `tokenized`: the texts already split by `self.tokenize`, when the caller
+        has them. Confidences are probabilities (models/tagger.py)."""
         if tokenized is None:
-            tokenized = [tokenize(text, self.known) for text in texts]
+            tokenized = [self.tokenize(text) for text in texts]
         predicted = self.tag([tuple(t.norm for t in tokens) for tokens in tokenized],
                              confidence=True)
         results = [_result(text, tokens, tags, sure) for text, tokens, tags, sure
@@ -48,6 +48,10 @@ class Predictor:
                 result["intent"] = intent
                 result["intent_confidence"] = p
         return results
+
+    def tokenize(self, text: str) -> list[Token]:
+        """The text's tokens as the model was trained to read them (its data.tokenizer)."""
+        return tokenize(text, self.known, self.config.data.tokenizer)
 
     def tag(self, utterances: Sequence[Sequence[str]], confidence: bool = False) -> Predictions:
         """Tags (and intents) for tokenised, normalised utterances; `confidence` adds

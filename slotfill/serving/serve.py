@@ -24,7 +24,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.requests import ClientDisconnect
 
 from slotfill.data.bio import slot_types
-from slotfill.data.tokenize import Token, tokenize
+from slotfill.data.tokenize import Token
 from slotfill.errors import SlotfillError
 from slotfill.serving.predict import Predictor
 
@@ -126,7 +126,7 @@ def check_limits(texts: list[str], single: bool, predictor: Predictor,
     if len(texts) > limits.max_utterances:
         raise ApiError(422, f"too many utterances: {len(texts)}; the limit is "
                             f"{limits.max_utterances} per request")
-    tokenized = [tokenize(text, predictor.known) for text in texts]
+    tokenized = [predictor.tokenize(text) for text in texts]
     for i, tokens in enumerate(tokenized):
         n = len(tokens)
         if n > limits.max_tokens:

@@ -1,5 +1,7 @@
 """Everything a run needs before its run directory exists: the corpus, read and checked,
-the vocabularies, and (with `train.init`) the run whose weights it starts from."""
+the vocabularies, (with `train.init`) the run whose weights it starts from, and (with
+`model.embeddings`) the pretrained vectors, whose file's most frequent words extend the
+word vocabulary."""
 
 from __future__ import annotations
 
@@ -9,10 +11,11 @@ from typing import Any
 
 from slotfill.config import Config
 from slotfill.data.check import soft_problems
-from slotfill.data.corpus import Corpus, read_corpus
+from slotfill.data.corpus import Corpus, ReadOptions, read_corpus
 from slotfill.data.vocab import Vocabs
 from slotfill.errors import ConfigError, DataError
-from slotfill.models.checkpoint import Checkpoint, load_checkpoint
+from slotfill.models.checkpoint import Checkpoint, load_checkpoint, transfer_weights
+from slotfill.models.vectors import Pretrained, read_vectors
 from slotfill.training.loggers import require_tensorboard
 
 # model keys that change no weight's shape or meaning: a fine-tuned run may change them
@@ -28,6 +31,16 @@ class Prepared:
     vocabs: Vocabs
     initial: Checkpoint | None = None  # train.init: the weights to start from
     added: dict[str, list[str]] = field(default_factory=dict)  # vocabulary beyond init's
+    vectors: Pretrained | None = None  # model.embeddings
+
+    def initialise(self, model) -> None:
+        """Start a freshly built model from train.init's weights or the vectors."""
+        if self.initial is not None:
+            transfer_weights(model, self.initial.model_state)
+        if self.vectors is not None:
+            ids = self.vectors.vectors | dict(self.vectors.extra)
+            model.embedder.load_vectors({self.vocabs.words.index(w): v
+                                         for w, v in ids.items()})
 
     def summary(self) -> dict[str, Any]:
         summary = {"corpus": str(self.corpus.path), "format": self.corpus.format,
@@ -37,6 +50,9 @@ class Prepared:
         if self.initial is not None:
             summary["init"] = {"from": str(self.initial.path),
                                "added": {k: len(v) for k, v in self.added.items()}}
+        if self.vectors is not None:
+            trained = len(self.vocabs.words) - self.vocabs.pretrained_words - 2  # - specials
+            summary["embeddings"] = self.vectors.summary(trained)
         return summary
 
 
@@ -45,7 +61,7 @@ def prepare(cfg: Config) -> Prepared:
     if cfg.train.tensorboard:
         require_tensorboard()  # before any work, and before a run directory exists
     corpus = read_corpus(cfg.data.path, cfg.data.format, splits=("train", "valid", "test"),
-                         optional=("test",))
+                         optional=("test",), options=ReadOptions.from_config(cfg.data))
     corpus.warnings += soft_problems(corpus)
     if cfg.model.intent and any(e.intent is None for e in corpus["train"]):
         raise DataError(f"model.intent is true, but the training data in {corpus.path} has "
@@ -53,6 +69,12 @@ def prepare(cfg: Config) -> Prepared:
                         "add intents (a `label` file per split, or `# intent:` lines), "
                         "or set model.intent=false")
     vocabs = Vocabs.build(corpus["train"], chars=cfg.model.char != "none")
+    if cfg.model.embeddings is not None:
+        m = cfg.model
+        vectors = read_vectors(m.embeddings, vocabs.words.itos[2:], m.embedding_dim,
+                               m.embeddings_max_words, cfg.data.tokenizer)
+        return Prepared(corpus, vocabs.with_pretrained([w for w, _ in vectors.extra]),
+                        vectors=vectors)
     if cfg.train.init is None:
         return Prepared(corpus, vocabs)
     initial = load_initial(cfg)

@@ -18,7 +18,6 @@ from slotfill.data.batching import Batch, batches_for, encode_split, make_batch
 from slotfill.data.vocab import UNK, Vocabs
 from slotfill.errors import ConfigError, RunDirError
 from slotfill.models import build_model
-from slotfill.models.checkpoint import transfer_weights
 from slotfill.runtime import configure_threads, resolve_device, seed_everything
 from slotfill.training.distributed import Dist
 from slotfill.training.prepare import Prepared
@@ -52,8 +51,7 @@ class Trainer:
         examples = prepared.corpus["train"]
         self.data = encode_split(examples, self.vocabs, labels=True).to(self.device)
         self.model = build_model(cfg.model, self.vocabs, (e.tags for e in examples))
-        if prepared.initial is not None:  # train.init: start from another run's weights
-            transfer_weights(self.model, prepared.initial.model_state)
+        prepared.initialise(self.model)  # train.init's weights, pretrained vectors
         self.model.to(self.device)
         self.forward = self.model  # the module whose call computes the training loss
         if dist.enabled:
