@@ -190,6 +190,54 @@ def test_unknown_route_and_method(client):
     assert "POST" in response.headers["allow"]
 
 
+# ---------------------------------------------------------------- demo page and docs
+
+def test_demo_page_is_self_contained_and_calls_predict(client):
+    response = client.get("/")
+    assert response.status_code == 200
+    assert response.headers["content-type"].startswith("text/html")
+    page = response.text
+    assert "<form" in page and 'fetch("/predict"' in page and 'fetch("/health"' in page
+    for external in ("http://", "https://", "//cdn", "<link", "src="):
+        assert external not in page, external  # no external assets: works offline
+    assert "confidence" in page and "intent_confidence" in page
+
+
+def test_docs_and_openapi_are_served(client):
+    assert client.get("/docs").status_code == 200
+    schema = client.get("/openapi.json").json()
+    assert {"/predict", "/health"} <= set(schema["paths"])
+    assert "/" not in schema["paths"]  # the demo page is not part of the API
+
+
+def test_listening_socket_sends_without_nagle_delay():
+    from slotfill.serving.serve import bind
+
+    server = bind("127.0.0.1", 0)
+    try:
+        assert server.proto == socket.IPPROTO_TCP  # so that asyncio sets TCP_NODELAY too
+        server.listen()
+        with socket.create_connection(server.getsockname()[:2]):
+            conn, _ = server.accept()
+            with conn:  # what uvicorn writes responses on
+                assert conn.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY)
+    finally:
+        server.close()
+
+
+def test_busy_port_is_a_clear_error():
+    from slotfill.errors import SlotfillError
+    from slotfill.serving.serve import bind
+
+    taken = bind("127.0.0.1", 0)
+    try:
+        taken.listen()
+        with pytest.raises(SlotfillError, match="Cannot listen on 127.0.0.1"):
+            bind("127.0.0.1", taken.getsockname()[1])
+    finally:
+        taken.close()
+
+
 def test_model_failure_is_a_500_without_traceback(predictor, monkeypatch, capsys):
     def broken(texts, tokenized=None):
         raise RuntimeError("secret internals")

@@ -10,9 +10,11 @@ them registers their commands, in the order `slotfill --help` lists them.
 
 from slotfill.cli import train, inspect, use, configs  # noqa: I001  (the order of --help)
 from slotfill.cli.common import app
+from slotfill.threads import quiet_waiting
 
 __all__ = ["app", "configs", "inspect", "main", "train", "use"]
 
 
 def main() -> None:
+    quiet_waiting()  # before any command imports torch (slotfill/threads.py says why)
     app()

@@ -45,7 +45,7 @@ class Trainer:
                  should_stop: Callable[[], bool] = lambda: False, dist: Dist = Dist()) -> None:
         tc = cfg.train
         seed_everything(tc.seed)
-        configure_threads(tc.threads)
+        self.threads = configure_threads(tc.threads)  # a governor when threads=0
         self.cfg, self.vocabs, self.should_stop, self.dist = cfg, prepared.vocabs, \
             should_stop, dist
         self.device = dist.device(resolve_device(tc.device))
@@ -118,6 +118,8 @@ class Trainer:
             loss_sum += loss
             if on_batch:
                 on_batch(step, len(batches), loss)
+            if self.threads is not None:
+                self.threads.update()  # fewer threads while other work needs the cores
             if step < len(batches) and self.dist.any(self.should_stop()):
                 self.position = {**position, "step": step, "loss_sum": float(loss_sum),
                                  "norm_sum": float(norm_sum)}
