@@ -43,7 +43,7 @@ import httpx
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from benchmarks.machine import command_line, describe, shown_path  # noqa: E402
+from benchmarks.machine import command_line, describe, load_average, shown_path  # noqa: E402
 from slotfill.config import parse_yaml  # noqa: E402
 from slotfill.data.corpus import read_corpus  # noqa: E402
 from slotfill.errors import SlotfillError  # noqa: E402
@@ -218,12 +218,13 @@ def describe_model(model: Path) -> str:
 
 
 def write_results(path: Path, command: str, model: Path, options: list[str],
-                  rows: list[tuple[str, str, str]]) -> None:
+                  rows: list[tuple[str, str, str]], load: str) -> None:
     lines = [
         "# Serve load test", "",
         f"- command: `{command}`",
         f"- date: {date.today().isoformat()}",
-        f"- machine: {describe()}; client and server on the same machine",
+        f"- machine: {describe()}; client and server on the same machine; load average "
+        f"{load} before the run, {load_average()} after it",
         f"- torch {version('torch')}, fastapi {version('fastapi')}, uvicorn "
         f"{version('uvicorn')}, httpx {version('httpx')}",
         f"- model: {describe_model(model)}",
@@ -252,7 +253,7 @@ def main() -> None:
     single = 50 if args.quick else args.latency_requests
     if requests < 1 or args.concurrency < 1 or single < 1:
         parser.error("--requests, --concurrency and --latency-requests must be at least 1")
-    command = command_line()
+    command, load = command_line(), load_average()
 
     try:
         model = resolve_model(args.model)
@@ -301,7 +302,7 @@ def main() -> None:
 
     for message in sorted(set(errors))[:5]:
         print(f"error: {message}", file=sys.stderr)
-    write_results(args.output, command, model, options, rows)
+    write_results(args.output, command, model, options, rows, load)
     sys.exit(1 if errors else 0)
 
 

@@ -134,8 +134,9 @@ def test_typed_utterance_shows_its_slots_highlighted(server, browser):
     again = browser.find_element(by.CSS_SELECTOR, '#tagged mark.slot[data-slot='
                                                   '"toloc.city_name"]')
     assert again.value_of_css_property("background-color") == colour
-    if os.environ.get("SLOTFILL_DEMO_SCREENSHOT"):  # for the README's picture
-        tag_in_page(browser, server, "arrive Taipei on Nov 2nd")
+    if os.environ.get("SLOTFILL_DEMO_SCREENSHOT"):  # docs/demo.png, the README's picture
+        tag_in_page(browser, server, "i want to leave Paris on the 2nd of november and "
+                                     "arrive in Taipei at 5 pm")
         browser.save_screenshot(os.environ["SLOTFILL_DEMO_SCREENSHOT"])
 
 

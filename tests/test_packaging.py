@@ -17,6 +17,7 @@ def test_wheel_installs_and_trains_from_any_directory(tmp_path):
     names = zipfile.ZipFile(wheel).namelist()
     assert "slotfill/_bundled/configs/bilstm.yaml" in names
     assert "slotfill/_bundled/data/train/seq.in" in names
+    assert "slotfill/serving/demo.html" in names  # the page `slotfill serve` shows at /
 
     site = tmp_path / "site"
     subprocess.run([sys.executable, "-m", "pip", "install", "--no-deps", "--quiet",

@@ -183,3 +183,21 @@ def test_concurrent_api_requests_equal_tagging_each_alone(trained_run):
         assert all(same_result(a, b) for a, b in zip(response.json(),
                                                      predictor.predict(batch)))
     assert app.state.batcher.passes < len(responses)  # requests shared passes
+
+
+def test_a_pass_waits_for_as_many_requests_as_the_previous_one_took():
+    async def scenario(max_wait: float) -> list[int]:
+        recorder = Recorder(seconds=0.01)
+        batcher = Batcher(recorder, max_batch=64, max_wait=max_wait)
+        await asyncio.gather(*(batcher.submit([i]) for i in range(4)))  # one pass of 4
+        assert [len(call) for call in recorder.calls] == [4]
+
+        async def late(i: int):  # the next round: four clients, a few ms apart
+            await asyncio.sleep(0.005 * i)
+            return await batcher.submit([10 + i])
+        before = len(recorder.calls)
+        await asyncio.gather(*(late(i) for i in range(4)))
+        return [len(call) for call in recorder.calls[before:]]
+
+    assert run(scenario(max_wait=1.0)) == [4]  # waited 15 ms for the fourth
+    assert len(run(scenario(max_wait=0.0))) >= 2

@@ -2,10 +2,12 @@
 
 One forward pass at a time runs in a worker thread. While it runs, new requests queue;
 when it ends, everything queued (up to `max_batch` utterances) goes into the next pass.
-So a lone client never waits for company, and under load each pass tags many requests
-for little more than the cost of one. Before starting a pass the batcher also waits, at
-most `max_wait` seconds, for requests the server has begun to receive but not yet queued
-(`arriving`): clients that send at nearly the same moment land in one pass.
+So under load each pass tags many requests for little more than the cost of one. Before
+starting a pass the batcher waits, at most `max_wait` seconds, while fewer requests are
+queued than the previous pass took (concurrent clients answered together send their
+next requests within a millisecond or two of each other) or while the server is still
+receiving a request (`arriving`). A lone client's pass took one request, so it never
+waits.
 
 A request is never split across passes; one larger than `max_batch` runs alone.
 Results are what tagging each request on its own gives (the tagger's results do not
@@ -41,6 +43,7 @@ class Batcher:
         self.run, self.max_batch, self.max_wait = run, max_batch, max_wait
         self.queue: list[_Request] = []
         self.arriving = 0  # requests being received that will be submitted soon
+        self.expected = 1  # requests the previous pass took
         self.passes = 0  # forward passes run so far (for tests and logs)
         self._loop: asyncio.AbstractEventLoop | None = None
         self._wake: asyncio.Event | None = None
@@ -76,6 +79,7 @@ class Batcher:
         while self.queue:
             await self._gather()
             batch = self._take()
+            self.expected = len(batch)
             items = [item for request in batch for item in request.items]
             try:
                 results = await asyncio.to_thread(self.run, items)
@@ -96,12 +100,13 @@ class Batcher:
             self.passes += 1
 
     async def _gather(self) -> None:
-        """Wait (at most max_wait) while requests are still arriving and the batch is
-        not full."""
+        """Wait (at most max_wait) while more requests are due and the batch is not
+        full."""
         loop = asyncio.get_running_loop()
         deadline = loop.time() + self.max_wait
         await asyncio.sleep(0)  # let requests whose bytes are already here be queued
-        while self.arriving and self._queued() < self.max_batch:
+        while ((self.arriving or len(self.queue) < self.expected)
+               and self._queued() < self.max_batch):
             left = deadline - loop.time()
             if left <= 0:
                 return
