@@ -6,10 +6,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import signal
-import subprocess
-import sys
-import time
 from pathlib import Path
 
 import pytest
@@ -44,36 +40,10 @@ def demo_model(tmp_path_factory) -> Path:
 
 @pytest.fixture(scope="module")
 def server(demo_model, tmp_path_factory):
-    from test_serve import free_port
+    from test_serve import running_server
 
-    port = free_port()
-    log = tmp_path_factory.mktemp("serve") / "stderr.txt"
-    with open(log, "w") as stderr:
-        proc = subprocess.Popen([sys.executable, "-m", "slotfill", "serve", "--model",
-                                 str(demo_model), "--port", str(port)],
-                                env={**os.environ, "OMP_NUM_THREADS": "1"},
-                                stdout=subprocess.DEVNULL, stderr=stderr)
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            if proc.poll() is not None:
-                pytest.fail(f"server exited with {proc.returncode}:\n{log.read_text()}")
-            try:
-                httpx.get(f"{url}/health", timeout=2)
-                break
-            except httpx.TransportError:
-                if time.monotonic() > deadline:
-                    pytest.fail(f"server not ready in 60 s:\n{log.read_text()}")
-                time.sleep(0.1)
+    with running_server(demo_model, tmp_path_factory.mktemp("serve") / "stderr.txt") as url:
         yield url
-    finally:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
 
 
 @pytest.fixture(scope="module")

@@ -78,14 +78,20 @@ def test_two_processes_write_a_valid_run(two_process_run):
     assert result["tokens"] == ["leave", "Boston", "on", "Nov", "2nd"]
 
 
-def test_ctrl_c_then_resume_with_two_processes(corpus, two_process_run, tmp_path):
-    run_dir = tmp_path / "run"
+def start_and_wait_for_an_epoch(corpus: Path, run_dir: Path) -> subprocess.Popen:
+    """A two-process run, once its first epoch is in history.csv."""
     proc = start(*ARGS, f"data.path={corpus}", "--output", str(run_dir))
     history = run_dir / "history.csv"
     deadline = time.time() + 120
     while not (history.exists() and len(history.read_text().splitlines()) > 1):
         assert proc.poll() is None and time.time() < deadline, proc.communicate()
         time.sleep(0.02)
+    return proc
+
+
+def test_ctrl_c_then_resume_with_two_processes(corpus, two_process_run, tmp_path):
+    run_dir = tmp_path / "run"
+    proc = start_and_wait_for_an_epoch(corpus, run_dir)
     os.killpg(proc.pid, signal.SIGINT)  # Ctrl-C reaches the whole process group
     out, err = proc.communicate(timeout=120)
     assert proc.returncode == 130, err
@@ -124,12 +130,7 @@ def test_a_user_error_in_the_workers_is_told_once(trained_run, tmp_path):
 
 def test_a_killed_worker_is_told_once_and_the_run_resumes(corpus, two_process_run, tmp_path):
     run_dir = tmp_path / "run"
-    proc = start(*ARGS, f"data.path={corpus}", "--output", str(run_dir))
-    history = run_dir / "history.csv"
-    deadline = time.time() + 120
-    while not (history.exists() and len(history.read_text().splitlines()) > 1):
-        assert proc.poll() is None and time.time() < deadline, proc.communicate()
-        time.sleep(0.02)
+    proc = start_and_wait_for_an_epoch(corpus, run_dir)
     os.kill(worker_pid(proc.pid, rank=1), signal.SIGKILL)  # as the out-of-memory killer does
     out, err = proc.communicate(timeout=120)
     assert proc.returncode == 137, err

@@ -156,6 +156,16 @@ def check_limits(texts: list[str], single: bool, predictor: Predictor,
     return tokenized
 
 
+# /predict reads its body itself (limits first); its shape, for the OpenAPI docs
+PREDICT_BODY = {"required": True, "content": {"application/json": {
+    "schema": {"oneOf": [
+        {"type": "object", "required": ["text"], "additionalProperties": False,
+         "properties": {"text": {"type": "string"}}},
+        {"type": "object", "required": ["texts"], "additionalProperties": False,
+         "properties": {"texts": {"type": "array", "items": {"type": "string"}}}}]},
+    "example": {"text": "arrive Taipei on Nov 2nd"}}}}
+
+
 def create_app(predictor: Predictor, limits: Limits, model_name: str | None = None,
                batching: Batching = Batching()) -> FastAPI:
     """The API over one loaded `predictor`; `model_name` (e.g. the checkpoint path) is
@@ -197,7 +207,8 @@ def create_app(predictor: Predictor, limits: Limits, model_name: str | None = No
     async def get_health() -> JSONResponse:
         return JSONResponse(health)
 
-    @app.post("/predict", summary='Tag {"text": "..."} or {"texts": ["...", ...]}')
+    @app.post("/predict", summary='Tag {"text": "..."} or {"texts": ["...", ...]}',
+              openapi_extra={"requestBody": PREDICT_BODY})
     async def post_predict(request: Request) -> JSONResponse:
         with batcher.receiving():
             texts, single = parse_texts(await read_body(request, limits.max_body_bytes))
