@@ -253,7 +253,7 @@ def main() -> None:
     single = 50 if args.quick else args.latency_requests
     if requests < 1 or args.concurrency < 1 or single < 1:
         parser.error("--requests, --concurrency and --latency-requests must be at least 1")
-    command, load = command_line(), load_average()
+    command, load_before = command_line(), load_average()
 
     try:
         model = resolve_model(args.model)
@@ -302,7 +302,7 @@ def main() -> None:
 
     for message in sorted(set(errors))[:5]:
         print(f"error: {message}", file=sys.stderr)
-    write_results(args.output, command, model, options, rows, load)
+    write_results(args.output, command, model, options, rows, load_before)
     sys.exit(1 if errors else 0)
 
 
