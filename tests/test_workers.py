@@ -168,7 +168,10 @@ def test_a_worker_writes_its_failure_for_the_launcher(tmp_path, monkeypatch):
     from slotfill.errors import DataError
     from slotfill.training.workers import reporting_failures
 
-    @reporting_failures
+    class Done(Exception):
+        """Ends the command as intended (as typer.Exit does)."""
+
+    @reporting_failures(Done)
     def command(error):
         raise error
 
@@ -176,6 +179,9 @@ def test_a_worker_writes_its_failure_for_the_launcher(tmp_path, monkeypatch):
     with pytest.raises(DataError):  # not a worker of `launch`: unchanged
         command(DataError("x", "y"))
     monkeypatch.setenv(REPORTS_ENV, str(tmp_path))
+    with pytest.raises(Done):
+        command(Done())
+    assert list(tmp_path.iterdir()) == []
     with pytest.raises(SystemExit) as stopped:
         command(DataError("Bad corpus", "fix line 3"))
     assert stopped.value.code == 1

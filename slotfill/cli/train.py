@@ -38,7 +38,7 @@ def split_train_args(args: list[str]) -> tuple[str | None, list[str]]:
 
 @app.command()
 @friendly
-@reporting_failures  # a worker under --nproc tells the launcher, which tells the user
+@reporting_failures(typer.Exit)  # a worker under --nproc tells the launcher, not the user
 def train(
     args: Annotated[Optional[list[str]], typer.Argument(
         metavar="[CONFIG] [KEY=VALUE]...",

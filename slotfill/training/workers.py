@@ -73,30 +73,38 @@ class WorkerFailed(SlotfillError):
             rank, exit_code, trace, user_error
 
 
-def reporting_failures(command):
-    """Wraps a worker's command: under `launch`, an exception is written to the launcher's
-    reports folder and the worker exits quietly with its status; the launcher prints one
-    message for all workers. Elsewhere (one process, or torchrun started by hand) it
-    changes nothing."""
-    @functools.wraps(command)
-    def wrapper(*args, **kwargs):
-        folder = os.environ.get(REPORTS_ENV)
-        if not folder or "RANK" not in os.environ:
-            return command(*args, **kwargs)
-        try:
-            return command(*args, **kwargs)
-        except Exception as exc:  # noqa: BLE001 - every failure goes to the launcher
-            rank = int(os.environ["RANK"])
-            user_error = isinstance(exc, SlotfillError)
-            report = {"rank": rank, "time": time.time(),
-                      "title": exc.title if user_error else one_line(exc),
-                      "detail": exc.detail if user_error else "",
-                      "exit_code": exc.exit_code if user_error else 1,
-                      "traceback": "" if user_error else traceback.format_exc()}
-            path = Path(folder) / f"rank-{rank}.json"
-            path.write_text(json.dumps(report), encoding="utf-8")
-            sys.exit(report["exit_code"])
-    return wrapper
+def reporting_failures(*exits: type[BaseException]):
+    """Decorates a worker's command: under `launch`, an exception is written to the
+    launcher's reports folder and the worker exits quietly with its status; the launcher
+    prints one message for all workers. `exits`: exceptions that end a command as
+    intended (the CLI's exit with a status) and pass through. Outside `launch` (one
+    process, or torchrun started by hand) nothing changes."""
+    def decorate(command):
+        @functools.wraps(command)
+        def wrapper(*args, **kwargs):
+            folder = os.environ.get(REPORTS_ENV)
+            if not folder or "RANK" not in os.environ:
+                return command(*args, **kwargs)
+            try:
+                return command(*args, **kwargs)
+            except exits:
+                raise
+            except Exception as exc:  # noqa: BLE001 - every failure goes to the launcher
+                report_failure(Path(folder), int(os.environ["RANK"]), exc)
+        return wrapper
+    return decorate
+
+
+def report_failure(folder: Path, rank: int, exc: Exception):
+    """Writes what stopped this worker for the launcher, then exits with its status."""
+    user_error = isinstance(exc, SlotfillError)
+    report = {"rank": rank, "time": time.time(),
+              "title": exc.title if user_error else one_line(exc),
+              "detail": exc.detail if user_error else "",
+              "exit_code": exc.exit_code if user_error else 1,
+              "traceback": "" if user_error else traceback.format_exc()}
+    (folder / f"rank-{rank}.json").write_text(json.dumps(report), encoding="utf-8")
+    sys.exit(report["exit_code"])
 
 
 def one_line(exc: BaseException) -> str:
