@@ -68,8 +68,12 @@ def test_serve_load_quick(trained_run, tmp_path):
     pytest.importorskip("fastapi")
     result = run("serve_load.py", "--quick", "--model", str(trained_run),
                  "--output", str(tmp_path / "serve.md"))
-    for figure in ("requests/s", "p50 latency", "p99 latency", "errors"):
-        assert figure in result.stdout
-    assert "| errors | 0 |" in (tmp_path / "serve.md").read_text()
+    for figure in ("one keep-alive client (http.client), p50 latency",
+                   "one keep-alive client (httpx.Client), p50 latency", "requests/s",
+                   "p50 latency", "p99 latency", "server CPU per request"):
+        assert figure in result.stdout, figure
+    table = (tmp_path / "serve.md").read_text()
+    for client in ("lean", "httpx"):
+        assert f"| 16 concurrent clients ({client}): errors | 0 | 0 |" in table, table
 
 
