@@ -127,7 +127,8 @@ def serve(
         "--max-batch", help="most utterances tagged in one forward pass (requests that "
                             "arrive together share a pass)", min=1)] = 64,
     max_wait_ms: Annotated[float, typer.Option(
-        "--max-wait-ms", help="longest a pass waits for requests still being received",
+        "--max-wait-ms", help="longest a pass waits for more requests when more are due "
+                              "(some still arriving, or fewer than the last pass took)",
         min=0, max=1000)] = 2.0,
     device: DeviceOption = Device.cpu,
 ) -> None:
