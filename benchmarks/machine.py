@@ -39,3 +39,12 @@ def command_line() -> str:
     paths among its arguments shown relative to the root)."""
     args = [shown_path(a) if a.startswith("/") else a for a in sys.argv[1:]]
     return shlex.join(["python", f"benchmarks/{Path(sys.argv[0]).name}", *args])
+
+
+def load_average() -> str:
+    """The 1-minute load average: how busy the machine was besides the benchmark (on an
+    idle 2-core machine it stays near what the benchmark itself adds)."""
+    try:
+        return f"{os.getloadavg()[0]:.1f}"
+    except OSError:
+        return "unknown"

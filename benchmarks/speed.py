@@ -1,11 +1,17 @@
 """Speed benchmark: slotfill against a plain PyTorch loop on the real ATIS split.
 
-    python benchmarks/speed.py [--atis DIR] [--quick] [--output benchmarks/results/speed.md]
+    python benchmarks/speed.py [--atis DIR] [--quick] [--device cpu|cuda] [--no-shared]
+                               [--output benchmarks/results/speed.md]
 
 Throughput contenders run in this one process, alternating over repetitions (medians
-reported), so that machine noise hits both alike. Start-up times and peak memory are
-measured in child processes. Writes a markdown table (default
-benchmarks/results/speed.md) with the date, machine, torch version, threads and command.
+reported), so that machine noise hits both alike; both use all cores' threads (the
+thread policy itself is measured in the shared-machine rows). Start-up times, peak
+memory and the shared-machine rows (benchmarks/neighbours.py: epochs idle and beside a
+busy neighbour, under slotfill's and torch's thread policies) are measured in child
+processes. `--device cuda` adds the GPU rows (benchmarks/gpu.py) beside the same
+figures on this machine's CPU, and fails at once where there is no CUDA device. Writes a
+markdown table (default benchmarks/results/speed.md, or speed-cuda.md with --device
+cuda) with the date, machine, torch version, threads and command.
 
 The reference is the loop many people write first: stock nn.LSTM over
 pack_padded_sequence, random batches of 32 built from Python lists each step.
@@ -25,14 +31,19 @@ import time
 from datetime import date
 from pathlib import Path
 
-import torch
-from torch import nn
-from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
-
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from benchmarks.machine import command_line, describe  # noqa: E402
+from slotfill.threads import quiet_waiting  # noqa: E402  (imports no torch)
+
+quiet_waiting()  # as the slotfill command does, before torch starts its threads
+
+import torch  # noqa: E402
+from torch import nn  # noqa: E402
+from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence  # noqa: E402
+
+from benchmarks import gpu, neighbours  # noqa: E402
+from benchmarks.machine import command_line, describe, load_average  # noqa: E402
 from slotfill.analysis.evaluate import SplitScorer  # noqa: E402
 from slotfill.analysis.metrics import score  # noqa: E402
 from slotfill.config import load_config  # noqa: E402
@@ -115,13 +126,14 @@ class Reference:
 
 # --------------------------------------------------------------------------- helpers
 
-def slotfill_config(atis: Path, seed: int, epochs: int):
+def slotfill_config(atis: Path, seed: int, epochs: int, extra=()):
     """The same model and recipe as the reference, through slotfill's config."""
     return load_config(ROOT / "configs" / "bilstm.yaml", [
         f"data.path={atis}", f"train.seed={seed}", f"train.epochs={epochs}",
         f"model.embedding_dim={EMB}", f"model.hidden_size={HIDDEN}",
         f"train.batch_size={BATCH}", "model.word_dropout=0", "model.embedding_dropout=0",
-        "model.output_dropout=0", "train.clip=5", "train.device=cpu", "train.patience=0"])
+        "model.output_dropout=0", "train.clip=5", "train.device=cpu", "train.patience=0",
+        f"train.threads={torch.get_num_threads()}", *extra])
 
 
 def replace_config(cfg, section: str, **changes):
@@ -179,13 +191,24 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, help="throughput repetitions (default 5)")
     parser.add_argument("--accuracy-epochs", type=int, default=15)
     parser.add_argument("--seeds", type=int, help="accuracy seeds (default 3)")
-    parser.add_argument("--output", type=Path, default=ROOT / "benchmarks/results/speed.md")
+    parser.add_argument("--device", choices=("cpu", "cuda"), default="cpu",
+                        help="cuda: add the GPU rows (needs a CUDA device)")
+    parser.add_argument("--no-shared", action="store_true",
+                        help="skip the shared-machine rows (epochs beside a busy neighbour)")
+    parser.add_argument("--shared-repeats", type=int, help="default 1 (quick) or 2")
+    parser.add_argument("--output", type=Path)
     args = parser.parse_args()
+    card = gpu.require_cuda() if args.device == "cuda" else None  # fail before the work
+    if args.output is None:
+        args.output = ROOT / "benchmarks/results" / (
+            "speed-cuda.md" if card else "speed.md")
     if args.repeats is None:
         args.repeats = 1 if args.quick else 5
     if args.seeds is None:
         args.seeds = 0 if args.quick else 3
-    command = command_line()
+    if args.shared_repeats is None:
+        args.shared_repeats = 1 if args.quick else 2
+    command, load = command_line(), load_average()
     rows: list[tuple[str, str, str, str]] = []  # figure, value, target, met
 
     def row(figure: str, value: str, target: str = "", met: bool | None = None) -> None:
@@ -318,21 +341,57 @@ def main() -> None:
             f"{mean_fast:.2f} ± {spread(fast_f1):.2f}", "within 0.3",
             mean_fast >= mean_ref - 0.3)
 
-    write_results(args.output, command, rows, flops_token)
+    # training beside other work, in child processes
+    if not args.no_shared:
+        print("shared machine: epochs idle and beside a neighbour", flush=True)
+        for figure, value, target, met in neighbours.rows(
+                neighbours.shared_machine(args.atis, args.quick, args.shared_repeats),
+                args.quick):
+            row(figure, value, target, met)
+
+    gpu_table = None
+    if card:
+        print(f"GPU: {card}", flush=True)
+        cpu = {"epoch": tokens / fast_rate, "crf_epoch": tokens / median["slotfill, CRF head"],
+               "tagging": fast_inf}
+
+        def make_trainer(*overrides: str) -> Trainer:
+            return Trainer(slotfill_config(args.atis, 1, 1, overrides), prepared)
+        gpu_table = (card, gpu.gpu_rows(make_trainer, test_tokens, args.repeats, cpu))
+        for figure, on_gpu, on_cpu, target, _ in gpu_table[1]:
+            print(f"{figure:55s} {on_gpu:>10s} {on_cpu:>10s}  {target}", flush=True)
+
+    write_results(args.output, command, rows, flops_token, load, gpu_table)
 
 
-def write_results(path: Path, command: str, rows, flops_token: float) -> None:
+def write_results(path: Path, command: str, rows, flops_token: float, load: str,
+                  gpu_table=None) -> None:
     lines = [
         "# Speed benchmark", "",
         f"- command: `{command}`",
         f"- date: {date.today().isoformat()}",
-        f"- machine: {describe()}",
-        f"- torch {torch.__version__}, {torch.get_num_threads()} threads",
+        f"- machine: {describe()}; load average {load} before the run, {load_average()} "
+        "after it",
+        f"- torch {torch.__version__}, {torch.get_num_threads()} threads, OpenMP threads "
+        "sleep while they wait (as the slotfill command sets them)",
         f"- model: BiLSTM, embedding {EMB}, hidden {HIDDEN}, batch {BATCH}, no dropout, "
         f"gradient clipping 5, Adam 1e-3; {flops_token / 1e6:.2f} MFLOP per token forward + "
         "backward",
+        "- shared machine rows: each a child process (benchmarks/neighbours.py); slotfill "
+        "threads = train.threads=0 (passive waiting, threads follow the free cores), torch "
+        "threads = torch's defaults (spinning waits, one thread per core)",
         "", "| figure | value | target | met |", "|---|---:|---:|:---:|",
         *[f"| {a} | {b} | {c} | {d} |" for a, b, c, d in rows], ""]
+    if gpu_table is not None:
+        card, gpu_rows = gpu_table
+        lines += [f"## GPU: {card}", "",
+                  "Epochs: training only (no dev scoring), median after a warm-up epoch that "
+                  "records the CUDA graphs. CPU: the same figures on this machine's CPU, from "
+                  "the rows above.", "",
+                  "| figure | GPU | CPU, same machine | target | met |",
+                  "|---|---:|---:|---:|:---:|",
+                  *[f"| {a} | {b} | {c} | {d} | {'' if e is None else ('yes' if e else 'no')} |"
+                    for a, b, c, d, e in gpu_rows], ""]
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text("\n".join(lines))
     print(f"wrote {path}")

@@ -132,7 +132,8 @@ class TrainConfig:
     seed: int = _opt(1, "random seed for initialisation, shuffling and dropout")
     device: str = _opt("auto", "auto (cuda when available), cpu or cuda",
                        choices=("auto", "cpu", "cuda"))
-    threads: int = _opt(0, "CPU threads for torch (0: torch's default)", min=0)
+    threads: int = _opt(0, "CPU threads for torch (0: as many as cores are free, followed "
+                        "while training)", min=0)
     precision: str = _opt("fp32", "fp32, or mixed precision on a GPU: bf16, or fp16 (with "
                           "loss scaling)", choices=("fp32", "bf16", "fp16"))
     lr_schedule: str = _opt("constant", "constant; linear or cosine decay to 0 over "

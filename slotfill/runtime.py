@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import random
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -9,6 +10,7 @@ from contextlib import contextmanager
 import torch
 
 from slotfill.errors import ConfigError
+from slotfill.threads import ThreadGovernor
 
 
 def resolve_device(name: str) -> torch.device:
@@ -21,9 +23,21 @@ def resolve_device(name: str) -> torch.device:
     return torch.device(name)
 
 
-def configure_threads(threads: int) -> None:
+def configure_threads(threads: int) -> ThreadGovernor | None:
+    """`threads` intra-op threads; 0: as many as cores are free, followed while training
+    through the governor returned (None where the count is fixed: by `threads`, by
+    OMP_NUM_THREADS, which the user or `--nproc` set, or where the free cores cannot be
+    read)."""
     if threads > 0:
         torch.set_num_threads(threads)
+        return None
+    if os.environ.get("OMP_NUM_THREADS"):
+        return None
+    governor = ThreadGovernor(torch.set_num_threads, most=torch.get_num_threads())
+    if not governor.cores.available:
+        return None
+    governor.start()
+    return governor
 
 
 # Below this many tokens in a batch, splitting each step's matrix products over several

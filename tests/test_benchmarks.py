@@ -19,7 +19,10 @@ def run(script: str, *args: str) -> subprocess.CompletedProcess:
 
 def test_speed_quick(atis_dir, tmp_path):
     output = tmp_path / "speed.md"
-    result = run("speed.py", "--quick", "--atis", str(atis_dir), "--output", str(output))
+    # the shared-machine rows run in test_neighbours_quick (torch's spinning threads can
+    # take minutes there on a busy machine)
+    result = run("speed.py", "--quick", "--no-shared", "--atis", str(atis_dir),
+                 "--output", str(output))
     for figure in ("reference training", "slotfill training", "speed-up",
                    "CRF epoch / softmax epoch", "torch.mm", "model FLOP/s",
                    "reference tagging", "Predictor.tag", "Predictor.predict", "latency p50",
@@ -27,6 +30,27 @@ def test_speed_quick(atis_dir, tmp_path):
                    "peak RSS"):
         assert figure in result.stdout, figure
         assert figure in output.read_text(), figure
+
+
+def test_speed_on_cuda_fails_clearly_without_a_gpu(atis_dir, tmp_path):
+    import torch
+
+    if torch.cuda.is_available():
+        pytest.skip("this machine has a CUDA device")
+    result = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "speed.py"), "--device",
+                             "cuda", "--atis", str(atis_dir), "--output",
+                             str(tmp_path / "out.md")], capture_output=True, text=True,
+                            timeout=300)
+    assert result.returncode == 1 and "--device cuda needs a CUDA device" in result.stderr
+    assert "Traceback" not in result.stderr and not (tmp_path / "out.md").exists()
+
+
+def test_neighbours_quick(atis_dir):
+    result = run("neighbours.py", "--quick", "--atis", str(atis_dir), "--policies", "slotfill")
+    for figure in ("with slotfill's threads, beside none (s)",
+                   "with slotfill's threads, beside busy loop (s)",
+                   "slotfill's threads: epoch beside busy loop / idle epoch"):
+        assert figure in result.stdout, result.stdout
 
 
 def test_accuracy_smoke(tmp_path):
@@ -44,9 +68,13 @@ def test_serve_load_quick(trained_run, tmp_path):
     pytest.importorskip("fastapi")
     result = run("serve_load.py", "--quick", "--model", str(trained_run),
                  "--output", str(tmp_path / "serve.md"))
-    for figure in ("requests/s", "p50 latency", "p99 latency", "errors"):
-        assert figure in result.stdout
-    assert "| errors | 0 |" in (tmp_path / "serve.md").read_text()
+    for figure in ("one keep-alive client (http.client), p50 latency",
+                   "one keep-alive client (httpx.Client), p50 latency", "requests/s",
+                   "p50 latency", "p99 latency", "server CPU per request"):
+        assert figure in result.stdout, figure
+    table = (tmp_path / "serve.md").read_text()
+    for client in ("lean", "httpx"):
+        assert f"| 16 concurrent clients ({client}): errors | 0 | 0 |" in table, table
 
 
 

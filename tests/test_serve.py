@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -10,6 +11,7 @@ import subprocess
 import sys
 import time
 import warnings
+from pathlib import Path
 
 import pytest
 
@@ -190,6 +192,56 @@ def test_unknown_route_and_method(client):
     assert "POST" in response.headers["allow"]
 
 
+# ---------------------------------------------------------------- demo page and docs
+
+def test_demo_page_is_self_contained_and_calls_predict(client):
+    response = client.get("/")
+    assert response.status_code == 200
+    assert response.headers["content-type"].startswith("text/html")
+    page = response.text
+    assert "<form" in page and 'fetch("/predict"' in page and 'fetch("/health"' in page
+    for external in ("http://", "https://", "//cdn", "<link", "src="):
+        assert external not in page, external  # no external assets: works offline
+    assert "confidence" in page and "intent_confidence" in page
+
+
+def test_docs_and_openapi_are_served(client):
+    assert client.get("/docs").status_code == 200
+    schema = client.get("/openapi.json").json()
+    assert {"/predict", "/health"} <= set(schema["paths"])
+    assert "/" not in schema["paths"]  # the demo page is not part of the API
+    body = schema["paths"]["/predict"]["post"]["requestBody"]["content"]["application/json"]
+    assert post(client, body["example"]).status_code == 200  # "try it out" works
+
+
+def test_listening_socket_sends_without_nagle_delay():
+    from slotfill.serving.serve import bind
+
+    server = bind("127.0.0.1", 0)
+    try:
+        assert server.proto == socket.IPPROTO_TCP  # so that asyncio sets TCP_NODELAY too
+        server.listen()
+        with socket.create_connection(server.getsockname()[:2]):
+            conn, _ = server.accept()
+            with conn:  # what uvicorn writes responses on
+                assert conn.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY)
+    finally:
+        server.close()
+
+
+def test_busy_port_is_a_clear_error():
+    from slotfill.errors import SlotfillError
+    from slotfill.serving.serve import bind
+
+    taken = bind("127.0.0.1", 0)
+    try:
+        taken.listen()
+        with pytest.raises(SlotfillError, match="Cannot listen on 127.0.0.1"):
+            bind("127.0.0.1", taken.getsockname()[1])
+    finally:
+        taken.close()
+
+
 def test_model_failure_is_a_500_without_traceback(predictor, monkeypatch, capsys):
     def broken(texts, tokenized=None):
         raise RuntimeError("secret internals")
@@ -215,34 +267,30 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-def test_real_server_end_to_end(trained_run, predictor, tmp_path):
+@contextlib.contextmanager
+def running_server(model, log: Path):
+    """`slotfill serve --model MODEL` on a free port, its stderr in `log`: yields its URL
+    once /health answers; stopped with SIGTERM after."""
     port = free_port()
-    url = f"http://127.0.0.1:{port}"
-    stderr_path = tmp_path / "stderr.txt"
     env = {**os.environ, "PYTHONUNBUFFERED": "1", "OMP_NUM_THREADS": "1"}
-    with open(stderr_path, "w") as stderr:
+    with open(log, "w") as stderr:
         proc = subprocess.Popen([sys.executable, "-m", "slotfill", "serve", "--model",
-                                 str(trained_run), "--port", str(port)], env=env,
+                                 str(model), "--port", str(port)], env=env,
                                 stdout=subprocess.DEVNULL, stderr=stderr)
+    url = f"http://127.0.0.1:{port}"
     try:
         deadline = time.monotonic() + 60
         while True:
             if proc.poll() is not None:
-                pytest.fail(f"server exited with {proc.returncode}:\n{stderr_path.read_text()}")
+                pytest.fail(f"server exited with {proc.returncode}:\n{log.read_text()}")
             try:
-                health = httpx.get(f"{url}/health", timeout=2)
+                httpx.get(f"{url}/health", timeout=2)
                 break
             except httpx.TransportError:
                 if time.monotonic() > deadline:
-                    pytest.fail(f"server not ready in 60 s:\n{stderr_path.read_text()}")
+                    pytest.fail(f"server not ready in 60 s:\n{log.read_text()}")
                 time.sleep(0.1)
-        assert health.status_code == 200
-        assert health.json()["model"] == str(trained_run / "best.pt")
-        response = httpx.post(f"{url}/predict", json={"texts": [TEXT, "to Tokyo"]}, timeout=30)
-        assert response.status_code == 200
-        assert response.json() == predictor.predict([TEXT, "to Tokyo"])
-        assert f"serving {trained_run / 'best.pt'} on http://127.0.0.1:{port}" \
-            in stderr_path.read_text()
+        yield url
     finally:
         proc.send_signal(signal.SIGTERM)
         try:
@@ -250,3 +298,15 @@ def test_real_server_end_to_end(trained_run, predictor, tmp_path):
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait()
+
+
+def test_real_server_end_to_end(trained_run, predictor, tmp_path):
+    with running_server(trained_run, tmp_path / "stderr.txt") as url:
+        health = httpx.get(f"{url}/health", timeout=10)
+        assert health.status_code == 200
+        assert health.json()["model"] == str(trained_run / "best.pt")
+        response = httpx.post(f"{url}/predict", json={"texts": [TEXT, "to Tokyo"]}, timeout=30)
+        assert response.status_code == 200
+        assert response.json() == predictor.predict([TEXT, "to Tokyo"])
+        assert f"serving {trained_run / 'best.pt'} on {url}" \
+            in (tmp_path / "stderr.txt").read_text()

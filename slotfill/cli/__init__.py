@@ -10,9 +10,11 @@ importing them registers their commands, in the order `slotfill --help` lists th
 
 from slotfill.cli import train, inspect, report, use, configs  # noqa: I001  (--help's order)
 from slotfill.cli.common import app
+from slotfill.threads import quiet_waiting
 
 __all__ = ["app", "configs", "inspect", "main", "report", "train", "use"]
 
 
 def main() -> None:
+    quiet_waiting()  # before any command imports torch (slotfill/threads.py says why)
     app()

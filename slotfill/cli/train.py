@@ -12,6 +12,12 @@ import typer
 
 from slotfill.cli.common import SlotfillError, UsageError, app, err, friendly, out
 from slotfill.training.events import TrainingLogger  # plain dataclasses: no torch
+from slotfill.training.workers import (  # torch-free until it launches
+    WorkerFailed,
+    launch,
+    plan_devices,
+    reporting_failures,
+)
 
 
 def split_train_args(args: list[str]) -> tuple[str | None, list[str]]:
@@ -32,6 +38,7 @@ def split_train_args(args: list[str]) -> tuple[str | None, list[str]]:
 
 @app.command()
 @friendly
+@reporting_failures(typer.Exit)  # a worker under --nproc tells the launcher, not the user
 def train(
     args: Annotated[Optional[list[str]], typer.Argument(
         metavar="[CONFIG] [KEY=VALUE]...",
@@ -107,9 +114,9 @@ def train(
 
 def _launch_workers(nproc: int, args: list[str], resume: Path | None, cfg, name: str | None,
                     output: Path | None, force: bool, dry_run: bool) -> int:
-    """Check the config and corpus, create the run directory, then run `slotfill train`
-    in nproc processes through torchrun; returns their exit code."""
-    from slotfill.training.distributed import launch
+    """Check the devices, the config and the corpus, create the run directory, then run
+    `slotfill train` in nproc processes through torchrun; returns their exit code. A
+    worker's failure becomes one message (WorkerFailed), and the run stays resumable."""
     from slotfill.training.prepare import prepare
     from slotfill.training.rundir import RunDir
 
@@ -117,13 +124,48 @@ def _launch_workers(nproc: int, args: list[str], resume: Path | None, cfg, name:
         raise UsageError("--nproc inside torchrun", "torchrun already started the workers; "
                          "drop --nproc")
     if resume is not None:
-        return launch(nproc, ["train", "--resume", str(resume)])
-    prepare(cfg)
-    if dry_run:
-        out.print("dry run: config and corpus are valid; nothing was trained")
-        return 0
-    run_dir = RunDir.create(name, output, force).path
-    return launch(nproc, ["train", *args, "--output", str(run_dir)])
+        device = RunDir.open(resume).read_config().get("train", {}).get("device", "auto")
+    else:
+        device = cfg.train.device
+    kind = plan_devices(device, nproc)  # too few GPUs: exit 2 before any worker starts
+    if resume is not None:
+        run_dir, argv = resume, ["train", "--resume", str(resume)]
+    else:
+        prepare(cfg)
+        if dry_run:
+            out.print("dry run: config and corpus are valid; nothing was trained")
+            return 0
+        run_dir = RunDir.create(name, output, force).path
+        argv = ["train", *args, "--output", str(run_dir)]
+    where = "one GPU each, nccl" if kind == "cuda" else "CPU, gloo"
+    out.print(f"starting {nproc} worker processes ({where})")
+    try:
+        return launch(nproc, argv)
+    except WorkerFailed as exc:
+        raise _worker_failure(exc, RunDir(run_dir), nproc) from None
+
+
+def _worker_failure(exc, run, nproc: int) -> SlotfillError:
+    """The worker's error as the user sees it, also recorded in status.json; unless it is
+    a user error (whose detail says what to fix), with how to continue the run."""
+    from slotfill.cli.common import _state
+
+    detail = exc.detail
+    if exc.trace:  # a bug: its traceback on request
+        if _state.get("debug"):
+            err.print(exc.trace.rstrip(), markup=False, highlight=False)
+        detail = "an unexpected error; `slotfill --debug train ...` shows the worker's traceback"
+    resume = f"slotfill train --resume {run.path} --nproc {nproc}"
+    status = f"worker {exc.rank}: {exc.title}"
+    if not exc.user_error:
+        follow = (f"The run can continue from its last.pt: {resume}" if run.last.is_file()
+                  else f"Nothing was saved in {run.path} yet; start the run again.")
+        detail = f"{detail}\n{follow}" if detail else follow
+        status += f"; continue with: {resume}" if run.last.is_file() else ""
+    run.write_status("failed", status)
+    error = SlotfillError(f"{exc.title} (worker {exc.rank} of {nproc})", detail)
+    error.exit_code = exc.exit_code
+    return error
 
 
 def _show_dry_run(cfg, prepared) -> None:

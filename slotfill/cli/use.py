@@ -130,13 +130,22 @@ def serve(
         "--max-tokens", help="most tokens per utterance", min=1)] = 512,
     max_body_bytes: Annotated[int, typer.Option(
         "--max-body-bytes", help="largest request body", min=1)] = 1 << 20,
+    max_batch: Annotated[int, typer.Option(
+        "--max-batch", help="most utterances tagged in one forward pass (requests that "
+                            "arrive together share a pass)", min=1)] = 64,
+    max_wait_ms: Annotated[float, typer.Option(
+        "--max-wait-ms", help="longest a pass waits for more requests when more are due "
+                              "(some still arriving, or fewer than the last pass took)",
+        min=0, max=1000)] = 2.0,
     device: DeviceOption = Device.cpu,
 ) -> None:
-    """Serve a trained tagger over HTTP: POST /predict, GET /health."""
+    """Serve a trained tagger over HTTP: a demo page at /, POST /predict, GET /health,
+    API docs at /docs."""
     require_extra("serve", "fastapi", "uvicorn")
     from slotfill.runtime import resolve_device
-    from slotfill.serving.serve import Limits, run_server
+    from slotfill.serving.serve import Batching, Limits, run_server
 
     run_server(pick_model(model), host, port,
                Limits(max_utterances, max_tokens, max_body_bytes),
-               device=str(resolve_device(device.value)))
+               device=str(resolve_device(device.value)),
+               batching=Batching(max_batch, max_wait_ms))

@@ -1,8 +1,9 @@
-"""Multi-process training on torch.distributed (DDP), launched by torchrun.
+"""Multi-process training on torch.distributed (DDP), inside each worker.
 
-`slotfill train --nproc N` runs torchrun on this machine; across machines, users run
-`torchrun --nnodes ... --nproc-per-node ... -m slotfill train CONFIG` themselves. Inside
-each worker, `Dist.from_env()` joins the process group (gloo on CPU, nccl on GPU).
+`slotfill train --nproc N` runs torchrun on this machine (workers.py); across machines,
+users run `torchrun --nnodes ... --nproc-per-node ... -m slotfill train CONFIG`
+themselves. Inside each worker, `Dist.from_env()` joins the process group (gloo on CPU,
+nccl on GPU).
 Every rank builds the same shuffled batch list each epoch (the same seeded generator, the
 bucketed equivalent of DistributedSampler.set_epoch) and takes its own share; DDP
 averages gradients, so weights stay identical on every rank. Dev scores come from span
@@ -22,6 +23,7 @@ import torch.distributed as dist
 from torch import Tensor
 
 from slotfill.analysis.metrics import Counts
+from slotfill.training.workers import plan_devices
 
 
 @dataclass(frozen=True)
@@ -44,6 +46,9 @@ class Dist:
         world_size = int(os.environ.get("WORLD_SIZE", "1"))
         if world_size <= 1:
             return Dist()
+        if device.type == "cuda":  # one GPU per process (--nproc has checked this already)
+            plan_devices("cuda", int(os.environ.get("LOCAL_WORLD_SIZE", world_size)),
+                         by_hand=True)
         if not dist.is_initialized():
             backend = "nccl" if device.type == "cuda" else "gloo"
             dist.init_process_group(backend, timeout=timedelta(minutes=10))
@@ -112,23 +117,3 @@ class Dist:
     def barrier(self) -> None:
         if self.enabled:
             dist.barrier()
-
-
-def launch(nproc: int, argv: list[str]) -> int:
-    """Run `slotfill <argv>` in nproc worker processes on this machine via torchrun."""
-    from torch.distributed import run as torchrun
-
-    # share the cores among the workers (torchrun would otherwise warn and pick 1)
-    os.environ.setdefault("OMP_NUM_THREADS", str(max(1, (os.cpu_count() or 1) // nproc)))
-    args = ["--standalone", f"--nproc-per-node={nproc}", "-m", "slotfill", *argv]
-    from torch.distributed.elastic.multiprocessing.api import SignalException
-
-    try:
-        torchrun.main(args)
-    except SystemExit as exc:  # torchrun exits through sys.exit
-        return int(exc.code or 0)
-    except SignalException as exc:  # Ctrl-C or kill: the workers saved and stopped
-        return 128 + int(exc.sigval)
-    except Exception as exc:  # ChildFailedError: a worker failed; it printed why
-        return getattr(exc, "exit_code", 1) or 1
-    return 0

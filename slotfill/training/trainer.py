@@ -6,6 +6,7 @@ from __future__ import annotations
 import contextlib
 import math
 import time
+import warnings
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -19,6 +20,7 @@ from slotfill.data.vocab import UNK, Vocabs
 from slotfill.errors import ConfigError, RunDirError
 from slotfill.models import build_model
 from slotfill.runtime import configure_threads, resolve_device, seed_everything
+from slotfill.training import graphs
 from slotfill.training.distributed import Dist
 from slotfill.training.prepare import Prepared
 
@@ -44,7 +46,7 @@ class Trainer:
                  should_stop: Callable[[], bool] = lambda: False, dist: Dist = Dist()) -> None:
         tc = cfg.train
         seed_everything(tc.seed)
-        configure_threads(tc.threads)
+        self.threads = configure_threads(tc.threads)  # a governor when threads=0
         self.cfg, self.vocabs, self.should_stop, self.dist = cfg, prepared.vocabs, \
             should_stop, dist
         self.device = dist.device(resolve_device(tc.device))
@@ -58,7 +60,10 @@ class Trainer:
             from torch.nn.parallel import DistributedDataParallel
             self.forward = DistributedDataParallel(self.model)  # averages gradients
             torch.manual_seed(tc.seed + dist.rank)  # own dropout masks on every rank
-        self.optimizer = make_optimizer(cfg, self.model)
+        # on a GPU, steps replay from CUDA graphs where the run allows (graphs.py)
+        self.graph_unsupported = graphs.unsupported(cfg, self.device, dist.enabled)
+        self.optimizer = make_optimizer(cfg, self.model,
+                                        capturable=self.graph_unsupported is None)
         self.word_dropout = WordDropout(examples, self.vocabs, cfg.model.word_dropout,
                                         self.device)
         self.generator = torch.Generator().manual_seed(tc.seed)  # batch order, all ranks
@@ -67,21 +72,25 @@ class Trainer:
                               "use train.precision=fp32 on the CPU (oneDNN's recurrent "
                               "kernels have no reduced-precision path on most CPUs)")
         dtype = {"bf16": torch.bfloat16, "fp16": torch.float16}.get(tc.precision)
-        self.autocast = (torch.autocast(self.device.type, dtype=dtype) if dtype
-                         else contextlib.nullcontext())
+        self.autocast = (torch.autocast(self.device.type, dtype=dtype, cache_enabled=False)
+                         if dtype else contextlib.nullcontext())
         # fp16 gradients underflow without loss scaling; bf16 has fp32's range
         self.scaler = torch.amp.GradScaler("cuda") if tc.precision == "fp16" else None
+        self.params = [p for p in self.model.parameters() if p.requires_grad]
+        self.max_norm = tc.clip if tc.clip > 0 else math.inf
         self.batches_per_epoch = len(self._batches(None))
         self.scheduler = make_scheduler(tc.lr_schedule, self.optimizer,
                                         tc.epochs * self.batches_per_epoch)
+        self.graphs = (graphs.GraphedSteps(self.data, self._step, self.model, self.optimizer)
+                       if self.graph_unsupported is None else None)
         # where the current pass stands, for an exact resume from the middle of it
         self.position: dict[str, Any] | None = None
 
     def train_epoch(self, on_batch: Callable[[int, int, torch.Tensor], None] | None = None
                     ) -> EpochStats:
         """One pass over the training data, or the rest of an interrupted one.
-        `on_batch(done, total, loss)` after each batch, with the batch's detached loss."""
-        tc = self.cfg.train
+        `on_batch(done, total, loss)` after each batch, with the batch's detached loss.
+        Nothing in a step waits for the device: losses and norms add up on it."""
         started = time.perf_counter()
         self.model.train()
         resumed = self.position
@@ -90,32 +99,31 @@ class Trainer:
         position = {"generator": self.generator.get_state(), "step": 0,
                     "loss_sum": 0.0, "norm_sum": 0.0}
         batches = self._batches(self.generator)
+        if self.graphs is not None:  # the epoch's batch indices, moved in one copy
+            on_device = torch.cat(batches).to(self.device).split([len(b) for b in batches])
         loss_sum = torch.tensor(resumed["loss_sum"] if resumed else 0.0, device=self.device)
         norm_sum = torch.tensor(resumed["norm_sum"] if resumed else 0.0, device=self.device)
         first = resumed["step"] if resumed else 0
-        max_norm = tc.clip if tc.clip > 0 else math.inf
-        params = [p for p in self.model.parameters() if p.requires_grad]
         for step in range(first + 1, len(batches) + 1):
-            batch = self.word_dropout(make_batch(self.data, batches[step - 1]))
-            with self.autocast:
-                loss = self.forward(batch)
-            self.optimizer.zero_grad(set_to_none=True)
-            if self.scaler is None:
-                loss.backward()
-                norm_sum += clip_gradients(params, max_norm)
-                self.optimizer.step()
-            else:
-                self.scaler.scale(loss).backward()
-                self.scaler.unscale_(self.optimizer)
-                norm_sum += clip_gradients(params, max_norm)
-                self.scaler.step(self.optimizer)  # skipped when gradients overflowed
-                self.scaler.update()
+            index = batches[step - 1]
+            if self.graphs is not None:
+                try:
+                    loss, norm = self.graphs.step(on_device[step - 1],
+                                                  int(self.data.lengths[index[0]]))
+                except graphs.RecordingFailed as exc:
+                    warnings.warn(f"CUDA graphs are off for this run: {exc}", stacklevel=2)
+                    self.graphs, self.graph_unsupported = None, str(exc)
+            if self.graphs is None:
+                self.optimizer.zero_grad(set_to_none=True)
+                loss, norm = self._step(make_batch(self.data, index))
             if isinstance(self.scheduler, torch.optim.lr_scheduler.LambdaLR):
                 self.scheduler.step()
-            loss = loss.detach()
             loss_sum += loss
+            norm_sum += norm
             if on_batch:
                 on_batch(step, len(batches), loss)
+            if self.threads is not None:
+                self.threads.update()  # fewer threads while other work needs the cores
             if step < len(batches) and self.dist.any(self.should_stop()):
                 self.position = {**position, "step": step, "loss_sum": float(loss_sum),
                                  "norm_sum": float(norm_sum)}
@@ -125,6 +133,24 @@ class Trainer:
         return EpochStats(loss, float(norm_sum) / len(batches),
                           len(batches), int(self.data.lengths.sum()),
                           time.perf_counter() - started)
+
+    def _step(self, batch: Batch) -> tuple[torch.Tensor, torch.Tensor]:
+        """One optimisation step from zeroed gradients: (loss, gradient norm before
+        clipping), detached, on the device. Recorded as it is into CUDA graphs."""
+        batch = self.word_dropout(batch)
+        with self.autocast:
+            loss = self.forward(batch)
+        if self.scaler is None:
+            loss.backward()
+            norm = clip_gradients(self.params, self.max_norm)
+            self.optimizer.step()
+        else:
+            self.scaler.scale(loss).backward()
+            self.scaler.unscale_(self.optimizer)
+            norm = clip_gradients(self.params, self.max_norm)
+            self.scaler.step(self.optimizer)  # skipped when gradients overflowed
+            self.scaler.update()
+        return loss.detach(), norm
 
     def _batches(self, generator: torch.Generator | None) -> list[torch.Tensor]:
         tc = self.cfg.train
@@ -137,7 +163,7 @@ class Trainer:
 
     @property
     def lr(self) -> float:
-        return self.optimizer.param_groups[0]["lr"]
+        return float(self.optimizer.param_groups[0]["lr"])  # a device tensor with graphs
 
     def state_dict(self) -> dict[str, Any]:
         """Everything besides the weights that a bit-exact continuation needs (a
@@ -170,25 +196,48 @@ class Trainer:
         self.position = state["position"]
         if self.scaler is not None and state.get("scaler"):
             self.scaler.load_state_dict(state["scaler"])
+        # the saved optimiser may come from the other path (graphs or not): settle its
+        # learning rate's type and its capturable flag for this one
+        capturable = self.graphs is not None
+        for group in self.optimizer.param_groups:
+            group["lr"] = learning_rate(float(group["lr"]), self.device, capturable)
+            if "capturable" in group:
+                group["capturable"] = capturable
+        if self.scheduler is not None and hasattr(self.scheduler, "base_lrs"):
+            self.scheduler.base_lrs = [float(lr) for lr in self.scheduler.base_lrs]
 
 
-def make_optimizer(cfg: Config, model: torch.nn.Module) -> torch.optim.Optimizer:
+def make_optimizer(cfg: Config, model: torch.nn.Module,
+                   capturable: bool = False) -> torch.optim.Optimizer:
+    """The configured optimiser, fused (one kernel for all parameters: ~5x faster steps
+    than the default). `capturable`: its step can be recorded in a CUDA graph; the
+    learning rate then lives in a device tensor that schedules update in place."""
     tc = cfg.train
     kinds = {"adam": torch.optim.Adam, "adamw": torch.optim.AdamW, "sgd": torch.optim.SGD}
-    kwargs = {"lr": tc.lr, "weight_decay": tc.weight_decay}
-    try:  # one fused kernel for all parameters: ~5x faster steps than the default
+    device = next(model.parameters()).device
+    kwargs = {"lr": learning_rate(tc.lr, device, capturable), "weight_decay": tc.weight_decay}
+    if capturable and tc.optimizer != "sgd":  # SGD without momentum keeps no state
+        kwargs["capturable"] = True
+    try:
         return kinds[tc.optimizer](model.parameters(), fused=True, **kwargs)
     except (RuntimeError, TypeError, ValueError):  # older torch: no fused CPU kernels
         return kinds[tc.optimizer](model.parameters(), **kwargs)
 
 
+def learning_rate(lr: float, device: torch.device, capturable: bool) -> float | torch.Tensor:
+    return torch.tensor(lr, device=device) if capturable else lr
+
+
 def make_scheduler(kind: str, optimizer: torch.optim.Optimizer, steps: int):
     """linear/cosine: decay per batch to 0 at the last step; plateau: per epoch on dev F1."""
-    if kind == "linear":
-        return torch.optim.lr_scheduler.LambdaLR(optimizer, lambda i: 1 - i / steps)
-    if kind == "cosine":
-        return torch.optim.lr_scheduler.LambdaLR(
-            optimizer, lambda i: 0.5 * (1 + math.cos(math.pi * i / steps)))
+    factors = {"linear": lambda i: 1 - i / steps,
+               "cosine": lambda i: 0.5 * (1 + math.cos(math.pi * i / steps))}
+    if kind in factors:
+        scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, factors[kind])
+        # plain numbers: a device-tensor base rate would make every step wait for the
+        # device to read it back (the rate itself is then filled in place, no wait)
+        scheduler.base_lrs = [float(lr) for lr in scheduler.base_lrs]
+        return scheduler
     if kind == "plateau":
         return torch.optim.lr_scheduler.ReduceLROnPlateau(optimizer, mode="max", factor=0.5,
                                                           patience=0)
@@ -201,11 +250,9 @@ def clip_gradients(params: list[torch.Tensor], max_norm: float) -> torch.Tensor:
     the norm is below the limit (a multiply by exactly 1), which saves a pass over every
     gradient; on an accelerator that check would cost a device sync."""
     grads = [p.grad for p in params if p.grad is not None]
-    norm = torch.linalg.vector_norm(torch.stack([torch.linalg.vector_norm(g) for g in grads]))
+    norm = torch.linalg.vector_norm(torch.stack(torch._foreach_norm(grads)))  # one kernel
     if math.isfinite(max_norm) and (norm.device.type != "cpu" or norm > max_norm):
-        scale = torch.clamp(max_norm / (norm + 1e-6), max=1.0)
-        for g in grads:
-            g.mul_(scale)
+        torch._foreach_mul_(grads, torch.clamp(max_norm / (norm + 1e-6), max=1.0))
     return norm
 
 
