@@ -120,6 +120,7 @@ def test_train_writes_the_report_and_curves_unless_switched_off(tmp_path):
     result = invoke("train", CONFIGS / "lstm-crf.yaml", *tiny_overrides(epochs=2),
                     "train.report=true", "--output", run)
     assert result.exit_code == 0, result.output
+    assert f"report: {run / 'report.html'}" in result.stdout  # said before the run dir
     assert (run / "curves.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     data = report_data((run / "report.html").read_text())
     metrics = json.loads((run / "metrics.json").read_text())

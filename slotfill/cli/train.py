@@ -109,6 +109,9 @@ def train(
                   + (f" --nproc {workers}" if workers > 1 else ""), markup=False)
         raise typer.Exit(130 if exc.signum == signal.SIGINT else 128 + exc.signum) from None
     if rank == 0:
+        report = Path(run_dir) / "report.html"
+        if report.is_file():
+            out.print(f"report: {report}", markup=False)
         print(run_dir)
 
 
