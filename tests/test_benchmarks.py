@@ -86,3 +86,10 @@ def test_report_speed_smoke(trained_run, tmp_path):
     for figure in ("eval with confidences", "error analysis", "curves (SVG and PNG)",
                    "page (HTML)", "`slotfill report` (fresh process)"):
         assert figure in result.stdout and figure in output.read_text(), figure
+
+
+def test_wall_smoke(tmp_path):
+    output = tmp_path / "wall.md"
+    run("wall.py", "--skip-suite", "--set", f"data.path={TINY}", "train.epochs=1",
+        "model.hidden_size=8", "train.report=false", "--output", str(output))
+    assert "| `slotfill train` (default config" in output.read_text()
