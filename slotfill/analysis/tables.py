@@ -126,10 +126,11 @@ def data_tables(result: Any) -> list[Table]:
     return tables
 
 
-def describe_tagger(model: dict) -> str:
-    """A run's model config in a few words: `bilstm+cnn+crf+intent`."""
+def describe_tagger(model: dict, members: Sequence | None = None) -> str:
+    """A run's model config in a few words: `bilstm+cnn+crf+intent`; an ensemble's as
+    `3 x bilstm+...` (its first member's)."""
     m = model
-    return "+".join(filter(None, [
+    return (f"{len(members)} x " if members else "") + "+".join(filter(None, [
         ("bi" if m.get("bidirectional") else "") + str(m.get("type", "?")),
         f"{m['num_layers']}layers" if m.get("num_layers", 1) > 1 else "",
         f"window{m['context_window']}" if m.get("context_window") else "",
@@ -166,8 +167,8 @@ def compare_table(runs: list[dict]) -> Table:
                          overflow="fold" if text else "ellipsis", no_wrap=not text)
     for run in runs:
         dev, test = run.get("dev") or {}, run.get("test") or {}
-        table.add_row(_run_name(run), describe_tagger(run["model"]),
-                      f"{run.get('best_epoch', '')}/{run.get('epochs', '')}",
+        table.add_row(_run_name(run), describe_tagger(run["model"], run.get("members")),
+                      f"{run.get('best_epoch', '')}/{run['epochs']}" if run.get("epochs") else "",
                       pct(dev["f1"]) if "f1" in dev else "",
                       *(pct(test[k]) if k in test else "" for k in test_keys), _minutes(run))
     return table
@@ -183,7 +184,8 @@ def runs_table(runs: list[dict]) -> Table:
                          no_wrap=True)
     for run in runs:
         dev, test = run.get("dev") or {}, run.get("test") or {}
-        table.add_row(Path(run["run"]).name, describe_tagger(run["model"]), run["state"],
+        table.add_row(Path(run["run"]).name, describe_tagger(run["model"], run.get("members")),
+                      run["state"],
                       f"{run.get('best_epoch', '')}/{run['epochs']}" if run["epochs"] else "",
                       pct(dev["f1"]) if "f1" in dev else "",
                       pct(test["f1"]) if "f1" in test else "",

@@ -4,14 +4,14 @@ Each command parses its arguments, calls one importable function and renders the
 torch is imported inside the commands so that `slotfill --help` stays fast.
 User mistakes (SlotfillError) print a title and detail on stderr and exit non-zero.
 Modules: common (app, consoles, options, errors), train, inspect (eval, runs, compare,
-data check), use (predict, export, serve), configs (configs, init config); importing
+data check), use (predict, export, serve), ensemble, configs (configs, init config); importing
 them registers their commands, in the order `slotfill --help` lists them.
 """
 
-from slotfill.cli import train, inspect, use, configs  # noqa: I001  (the order of --help)
+from slotfill.cli import train, inspect, use, ensemble, configs  # noqa: I001  (--help order)
 from slotfill.cli.common import app
 
-__all__ = ["app", "configs", "inspect", "main", "train", "use"]
+__all__ = ["app", "configs", "ensemble", "inspect", "main", "train", "use"]
 
 
 def main() -> None:

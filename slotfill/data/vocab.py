@@ -5,6 +5,8 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Iterable
 
+from slotfill.data.gazetteer import Gazetteers
+
 PAD, UNK = "<pad>", "<unk>"
 
 
@@ -64,21 +66,25 @@ class Vocab:
 
 
 class Vocabs:
-    """The vocabularies a model was trained with; stored in every checkpoint."""
+    """The vocabularies a model was trained with, and its gazetteers (data.gazetteers),
+    which give words features; stored in every checkpoint."""
 
     def __init__(self, words: Vocab, tags: Vocab, intents: Vocab | None = None,
-                 chars: Vocab | None = None) -> None:
+                 chars: Vocab | None = None, gazetteers: Gazetteers | None = None) -> None:
         self.words, self.tags, self.intents, self.chars = words, tags, intents, chars
+        self.gazetteers = gazetteers
 
     @classmethod
-    def build(cls, examples: Iterable, chars: bool = False) -> Vocabs:
+    def build(cls, examples: Iterable, chars: bool = False,
+              gazetteers: Gazetteers | None = None) -> Vocabs:
         """From training examples; `chars` adds a character vocabulary."""
         examples = list(examples)
         intents = [e.intent for e in examples if e.intent is not None]
         return cls(Vocab.build(e.tokens for e in examples),
                    Vocab.build((e.tags for e in examples), specials=False),
                    Vocab.build([intents], specials=False) if intents else None,
-                   Vocab.build(t for e in examples for t in e.tokens) if chars else None)
+                   Vocab.build(t for e in examples for t in e.tokens) if chars else None,
+                   gazetteers)
 
     def extend(self, other: Vocabs) -> tuple[Vocabs, dict[str, list[str]]]:
         """These vocabularies extended by what `other` holds beyond them (existing ids
@@ -90,15 +96,19 @@ class Vocabs:
                 merged[name] = mine
                 continue
             merged[name], added[name] = mine.extend(theirs.itos)
-        return Vocabs(**merged), added
+        return Vocabs(**merged, gazetteers=self.gazetteers), added
 
     def to_dict(self) -> dict:
-        return {name: vocab.to_dict() if vocab else None for name, vocab in
-                (("words", self.words), ("tags", self.tags), ("intents", self.intents),
-                 ("chars", self.chars))}
+        return {**{name: vocab.to_dict() if vocab else None for name, vocab in
+                   (("words", self.words), ("tags", self.tags), ("intents", self.intents),
+                    ("chars", self.chars))},
+                "gazetteers": self.gazetteers.to_dict() if self.gazetteers else None}
 
     @classmethod
     def from_dict(cls, data: dict) -> Vocabs:
         optional = {k: Vocab.from_dict(data[k]) if data.get(k) else None
                     for k in ("intents", "chars")}
-        return cls(Vocab.from_dict(data["words"]), Vocab.from_dict(data["tags"]), **optional)
+        gazetteers = Gazetteers.from_dict(data["gazetteers"]) if data.get("gazetteers") \
+            else None
+        return cls(Vocab.from_dict(data["words"]), Vocab.from_dict(data["tags"]), **optional,
+                   gazetteers=gazetteers)

@@ -23,7 +23,7 @@ from slotfill.errors import CheckpointError, ConfigError
 from slotfill.models import build_model
 
 FORMAT = "slotfill-checkpoint"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2  # 2: ensembles (`members`); format 1 files load unchanged
 _SEQ2SEQ_DECODER = ("tag_embedding.", "init.", "cell.", "attention.", "out.")
 
 
@@ -36,9 +36,18 @@ class Checkpoint:
     training_state: dict[str, Any] | None  # optimiser etc., in last.pt only
     versions: dict[str, str]
     path: Path
+    members: list[Config] | None = None  # an ensemble's member configs
+
+    @property
+    def predicts_intents(self) -> bool:
+        return any(c.model.intent for c in self.members or [self.config])
 
     def build_model(self, device: torch.device | str = "cpu") -> torch.nn.Module:
-        model = build_model(self.config.model, self.vocabs)
+        """The tagger (an Ensemble for an ensemble's file) with its weights, in eval mode."""
+        from slotfill.models.ensemble import Ensemble
+
+        model = (Ensemble(self.members, self.vocabs) if self.members
+                 else build_model(self.config.model, self.vocabs))
         try:
             model.load_state_dict(self.model_state)
         except RuntimeError as exc:
@@ -60,6 +69,9 @@ def save_checkpoint(path: Path, model: torch.nn.Module, config: Config, vocabs: 
         "meta": meta,
         "training": training_state,
     }
+    configs = getattr(model, "configs", None)  # an Ensemble's members
+    if configs is not None:
+        payload["members"] = [c.to_dict() for c in configs]
     atomic_write(path, lambda f: torch.save(payload, f))
 
 
@@ -110,13 +122,16 @@ def load_checkpoint(path: str | Path) -> Checkpoint:
         config = Config.from_dict(payload["config"])
         vocabs = Vocabs.from_dict(payload["vocabs"])
         model_state = payload["model"]
+        members = ([Config.from_dict(c) for c in payload["members"]]
+                   if payload.get("members") else None)
     except ConfigError as exc:
         raise CheckpointError(f"Checkpoint {path} holds an invalid config", exc.detail) from None
     except (KeyError, TypeError, ValueError) as exc:
         raise CheckpointError(f"Checkpoint {path} is incomplete",
                               f"missing or malformed entry: {exc}") from None
-    if config.model.type == "seq2seq":  # before 0.2 the decoder's weights sat at the top
+    if config.model.type == "seq2seq" and not any(k.startswith("head.") for k in model_state):
+        # before 0.2 the decoder's weights sat at the top
         model_state = {("head." + k if k.startswith(_SEQ2SEQ_DECODER) else k): v
                        for k, v in model_state.items()}
     return Checkpoint(config, vocabs, model_state, payload.get("meta") or {},
-                      payload.get("training"), payload.get("versions") or {}, path)
+                      payload.get("training"), payload.get("versions") or {}, path, members)

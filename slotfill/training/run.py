@@ -186,13 +186,13 @@ class _Run:
 
         def on_dev_batch(done: int, total: int) -> None:
             self.loggers.step(Step(epoch, epochs, "dev", done, total))
-        scores = dist.sum_counts(self.dev.counts(trainer.model, on_dev_batch)).scores()
+        with trainer.evaluated_model() as model:
+            scores = dist.sum_counts(self.dev.counts(model, on_dev_batch)).scores()
+            improved = self.selection.update(epoch, scores["f1"])
+            meta = {"epoch": epoch, "dev_f1": scores["f1"]}
+            if improved and main:
+                save_checkpoint(self.run.best, model, self.cfg, self.prepared.vocabs, meta)
         trainer.end_epoch(scores["f1"])
-        improved = self.selection.update(epoch, scores["f1"])
-        meta = {"epoch": epoch, "dev_f1": scores["f1"]}
-        if improved and main:
-            save_checkpoint(self.run.best, trainer.model, self.cfg, self.prepared.vocabs,
-                            meta)
         self.history.append(EpochRecord(
             epoch=epoch, train_loss=stats.loss, dev_precision=scores["precision"],
             dev_recall=scores["recall"], dev_f1=scores["f1"], grad_norm=stats.grad_norm,

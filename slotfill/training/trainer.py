@@ -7,7 +7,7 @@ import contextlib
 import math
 import time
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -20,6 +20,8 @@ from slotfill.errors import ConfigError, RunDirError
 from slotfill.models import build_model
 from slotfill.models.checkpoint import transfer_weights
 from slotfill.runtime import configure_threads, resolve_device, seed_everything
+from slotfill.training.augment import SlotSubstitution
+from slotfill.training.averaging import WeightAverage
 from slotfill.training.distributed import Dist
 from slotfill.training.prepare import Prepared
 
@@ -51,10 +53,15 @@ class Trainer:
         self.device = dist.device(resolve_device(tc.device))
         examples = prepared.corpus["train"]
         self.data = encode_split(examples, self.vocabs, labels=True).to(self.device)
+        self.augment = (SlotSubstitution(examples, tc.augment, self.vocabs.tags,
+                                         self.vocabs.gazetteers, tc.seed)
+                        if tc.augment else None)
         self.model = build_model(cfg.model, self.vocabs, (e.tags for e in examples))
         if prepared.initial is not None:  # train.init: start from another run's weights
             transfer_weights(self.model, prepared.initial.model_state)
         self.model.to(self.device)
+        self.model.set_label_smoothing(tc.label_smoothing)
+        self.average = WeightAverage(self.model, tc.ema) if tc.ema else None
         self.forward = self.model  # the module whose call computes the training loss
         if dist.enabled:
             from torch.nn.parallel import DistributedDataParallel
@@ -89,8 +96,14 @@ class Trainer:
         resumed = self.position
         if resumed:
             self.generator.set_state(resumed["generator"])
+            if self.augment is not None:
+                self.augment.generator.set_state(resumed["augment"])
         position = {"generator": self.generator.get_state(), "step": 0,
-                    "loss_sum": 0.0, "norm_sum": 0.0}
+                    "loss_sum": 0.0, "norm_sum": 0.0,
+                    "augment": self.augment.generator.get_state() if self.augment else None}
+        if self.augment is not None:  # this epoch's rewritten utterances
+            self.data = encode_split(self.augment.draw(), self.vocabs,
+                                     labels=True).to(self.device)
         batches = self._batches(self.generator)
         loss_sum = torch.tensor(resumed["loss_sum"] if resumed else 0.0, device=self.device)
         norm_sum = torch.tensor(resumed["norm_sum"] if resumed else 0.0, device=self.device)
@@ -112,6 +125,8 @@ class Trainer:
                 norm_sum += clip_gradients(params, max_norm)
                 self.scaler.step(self.optimizer)  # skipped when gradients overflowed
                 self.scaler.update()
+            if self.average is not None:
+                self.average.update()
             if isinstance(self.scheduler, torch.optim.lr_scheduler.LambdaLR):
                 self.scheduler.step()
             loss = loss.detach()
@@ -137,6 +152,16 @@ class Trainer:
         if isinstance(self.scheduler, torch.optim.lr_scheduler.ReduceLROnPlateau):
             self.scheduler.step(dev_f1)
 
+    @contextlib.contextmanager
+    def evaluated_model(self) -> Iterator[torch.nn.Module]:
+        """The model with the weights that are scored and saved as best.pt: the running
+        average with train.ema, else the trained weights."""
+        if self.average is None:
+            yield self.model
+        else:
+            with self.average.swapped_in() as model:
+                yield model
+
     @property
     def lr(self) -> float:
         return self.optimizer.param_groups[0]["lr"]
@@ -154,6 +179,8 @@ class Trainer:
             "generator": self.generator.get_state(),
             "position": self.position,
             "scaler": self.scaler.state_dict() if self.scaler else None,
+            "average": self.average.state_dict() if self.average else None,
+            "augment": self.augment.generator.get_state() if self.augment else None,
         }
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
@@ -172,6 +199,10 @@ class Trainer:
         self.position = state["position"]
         if self.scaler is not None and state.get("scaler"):
             self.scaler.load_state_dict(state["scaler"])
+        if self.average is not None and state.get("average"):
+            self.average.load_state_dict(state["average"])
+        if self.augment is not None and state.get("augment") is not None:
+            self.augment.generator.set_state(state["augment"])
 
 
 def make_optimizer(cfg: Config, model: torch.nn.Module) -> torch.optim.Optimizer:
@@ -186,11 +217,11 @@ def make_optimizer(cfg: Config, model: torch.nn.Module) -> torch.optim.Optimizer
 
 def make_scheduler(kind: str, optimizer: torch.optim.Optimizer, steps: int):
     """linear/cosine: decay per batch to 0 at the last step; plateau: per epoch on dev F1."""
-    if kind == "linear":
-        return torch.optim.lr_scheduler.LambdaLR(optimizer, lambda i: 1 - i / steps)
+    if kind == "linear":  # (steps is an estimate when train.augment varies the batches)
+        return torch.optim.lr_scheduler.LambdaLR(optimizer, lambda i: max(0.0, 1 - i / steps))
     if kind == "cosine":
         return torch.optim.lr_scheduler.LambdaLR(
-            optimizer, lambda i: 0.5 * (1 + math.cos(math.pi * i / steps)))
+            optimizer, lambda i: 0.5 * (1 + math.cos(math.pi * min(i / steps, 1.0))))
     if kind == "plateau":
         return torch.optim.lr_scheduler.ReduceLROnPlateau(optimizer, mode="max", factor=0.5,
                                                           patience=0)
