@@ -191,3 +191,31 @@ def runs_table(runs: list[dict]) -> Table:
                       pct(test["f1"]) if "f1" in test else "",
                       run["started"][5:16].replace("T", " "), _minutes(run))
     return table
+
+
+def significance_table(tests: dict) -> Table:
+    """`compare`'s paired bootstrap: each run's difference from the first, in points,
+    with its 95% interval; `*` marks p < 0.05."""
+    if "error" in tests:
+        table = Table(caption=f"no significance test: {tests['reference']} has "
+                              f"{tests['error']}", caption_justify="left")
+        return table
+    keys = [k for k in ("f1", "intent_accuracy", "overall_accuracy")
+            if any(d["metric"] == k for row in tests["runs"] for d in row["differences"])]
+    headers = {"f1": "slot F1", "intent_accuracy": "intent", "overall_accuracy": "overall"}
+    table = Table(caption=f"minus {Path(tests['reference']).name}, in points, on "
+                          f"{tests['split']} ({tests['utterances']} utterances, "
+                          f"{tests['samples']} paired bootstrap resamples): difference "
+                          "(95% interval); * p < 0.05, beyond noise", caption_justify="left")
+    table.add_column("run", overflow="fold")
+    for key in keys:
+        table.add_column(headers[key], justify="right", no_wrap=True)
+    for row in tests["runs"]:
+        found = {d["metric"]: d for d in row["differences"]}
+        cells = [(f"{100 * d['delta']:+.2f}{'*' if d['significant'] else ' '} "
+                  f"({100 * d['low']:+.2f}..{100 * d['high']:+.2f})") if d else ""
+                 for d in (found.get(k) for k in keys)]
+        if row["reason"]:
+            cells = [row["reason"]] + [""] * (len(keys) - 1)
+        table.add_row(Path(row["run"]).name, *cells)
+    return table
