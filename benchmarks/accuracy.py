@@ -8,8 +8,12 @@ dev-based early stopping and checkpoint selection, then its best.pt is scored on
 The table gives mean +- standard deviation over seeds of test slot F1, intent accuracy,
 overall accuracy (every slot and the intent right) and sentence accuracy (every slot
 right), epochs and minutes of training and dev evaluation per run, next to published
-results. Runs go to --runs-dir (kept, so `slotfill compare` can show them; a finished run
-found there is reused, so an interrupted benchmark continues); the table to --output.
+results. With two seeds or more, the seeds of ENSEMBLE_CONFIG also form an ensemble
+(`slotfill ensemble`), scored as one more row. Every run (and the ensemble) is also
+scored on two test sets of cities the corpus never had (benchmarks/unseen_cities.py
+says how they are made from its test split). Runs go to --runs-dir (kept, so `slotfill
+compare` can show them; a finished run found there is reused, so an interrupted
+benchmark continues); the table to --output.
 """
 
 from __future__ import annotations
@@ -35,10 +39,10 @@ DEFAULT_ATIS = Path(os.environ.get("SLOTFILL_ATIS_DIR", ROOT.parent / "shared/da
 # (config file, row label, target slot F1 from the accuracy issue, or None); a target
 # stands on every row of its architecture, with and without the CRF head
 ROWS = [
-    ("rnn.yaml", "Elman RNN, window 3", 94.5),
-    ("elman-crf.yaml", "Elman RNN, window 3, char CNN, CRF", 94.5),
-    ("jordan.yaml", "Jordan RNN, window 3", 94.0),
-    ("jordan-crf.yaml", "Jordan RNN, window 3, char CNN, CRF", 94.0),
+    ("rnn.yaml", "Elman RNN, window 3", 95.0),
+    ("elman-crf.yaml", "Elman RNN, window 3, char CNN, CRF", 95.0),
+    ("jordan.yaml", "Jordan RNN, window 3", 94.3),
+    ("jordan-crf.yaml", "Jordan RNN, window 3, char CNN, CRF", 94.3),
     ("lstm.yaml", "LSTM", 94.8),
     ("lstm-crf.yaml", "LSTM, char CNN, CRF", 94.8),
     ("gru.yaml", "GRU", None),
@@ -48,6 +52,9 @@ ROWS = [
     ("seq2seq.yaml", "encoder-decoder with attention, joint intent", None),
     ("joint.yaml", "BiLSTM, char CNN, CRF, joint intent", 96.0),
 ]
+
+ENSEMBLE_CONFIG = "joint.yaml"  # the best single config: its seeds form the ensemble row
+ENSEMBLE_TARGET = 96.3
 
 PUBLISHED = [  # ATIS test slot F1 (and intent / overall accuracy where reported)
     ("Mesnil et al. 2015, Elman RNN (older 4,978-utterance split)", "94.98", "", ""),
@@ -61,9 +68,11 @@ PUBLISHED = [  # ATIS test slot F1 (and intent / overall accuracy where reported
 ]
 
 
-def run_one(config: str, seed: int, data: str, runs_dir: str, overrides: list[str]) -> dict:
+def run_one(config: str, seed: int, data: str, runs_dir: str, overrides: list[str],
+            unseen: dict[str, str]) -> dict:
     """Train one (config, seed) in this worker process, or reuse its finished run in
-    runs_dir (so an interrupted benchmark continues); returns its scores."""
+    runs_dir (so an interrupted benchmark continues); returns its scores, on test and on
+    the `unseen` city test sets."""
     from slotfill.config import load_config
     from slotfill.training.run import train
     from slotfill.training.rundir import RunDir
@@ -79,7 +88,23 @@ def run_one(config: str, seed: int, data: str, runs_dir: str, overrides: list[st
     run = RunDir(run_dir).summary()
     return {"config": config, "seed": seed, "run": str(run_dir), "test": run["test"],
             "best_epoch": run["best_epoch"], "epochs": run["epochs"],
-            "minutes": run["seconds"] / 60}
+            "minutes": run["seconds"] / 60,
+            "unseen": {name: score_unseen(run_dir / "best.pt", Path(folder))
+                       for name, folder in unseen.items()}}
+
+
+def ensemble_row(runs: list[dict], runs_dir: Path, unseen: dict[str, str]) -> dict:
+    """The ensemble of `runs` (one config's seeds), built once into runs_dir."""
+    from slotfill.training.ensemble import build_ensemble
+    from slotfill.training.rundir import RunDir
+
+    out = runs_dir / f"{Path(ENSEMBLE_CONFIG).stem}-ensemble"
+    if RunDir(out).read_status().get("state") != "finished":
+        build_ensemble([r["run"] for r in runs], out, force=True)
+    metrics = RunDir(out).read_metrics()
+    return {"run": str(out), "test": metrics["test"], "members": len(runs),
+            "unseen": {name: score_unseen(out / "best.pt", Path(folder))
+                       for name, folder in unseen.items()}}
 
 
 def summarise(values: list[float]) -> str:
@@ -104,12 +129,13 @@ def main() -> None:
     rows = [r for r in ROWS if not args.configs or r[0] in args.configs]
     runs_dir = args.runs_dir or Path(tempfile.mkdtemp(prefix="slotfill-accuracy-"))
     command = command_line()
+    unseen = {name: str(folder) for name, folder in make_unseen_sets(args.data, runs_dir)}
     jobs = [(config, seed) for config, _, _ in rows for seed in range(1, args.seeds + 1)]
     print(f"{len(jobs)} runs, {args.jobs} at a time, into {runs_dir}", flush=True)
     results: dict[str, list[dict]] = {config: [] for config, _, _ in rows}
     with ProcessPoolExecutor(args.jobs, mp_context=get_context("spawn")) as pool:
-        futures = [pool.submit(run_one, config, seed, str(args.data), str(runs_dir), args.set)
-                   for config, seed in jobs]
+        futures = [pool.submit(run_one, config, seed, str(args.data), str(runs_dir), args.set,
+                               unseen) for config, seed in jobs]
         for future in futures:
             result = future.result()
             results[result["config"]].append(result)
@@ -117,10 +143,33 @@ def main() -> None:
             print(f"{result['config']:18s} seed {result['seed']}: test F1 "
                   f"{100 * test['f1']:.2f}, epoch {result['best_epoch']}/{result['epochs']}, "
                   f"{result['minutes']:.1f} min", flush=True)
-    write_table(args, rows, results, command, runs_dir)
+    ensemble = None
+    if args.seeds > 1 and ENSEMBLE_CONFIG in results:
+        ensemble = ensemble_row(results[ENSEMBLE_CONFIG], runs_dir, unseen)
+        print(f"ensemble of {ENSEMBLE_CONFIG}: test F1 {100 * ensemble['test']['f1']:.2f}",
+              flush=True)
+    write_table(args, rows, results, command, runs_dir, ensemble, unseen)
 
 
-def write_table(args, rows, results, command: str, runs_dir: Path) -> None:
+def make_unseen_sets(data: Path, runs_dir: Path) -> list[tuple[str, Path]]:
+    """The unseen-city test sets (benchmarks/unseen_cities.py), or none when the corpus
+    has no city slots."""
+    from benchmarks.unseen_cities import city_spans, make_sets
+    from slotfill.data.corpus import read_corpus
+
+    test = read_corpus(data, splits=("test",))["test"]
+    if not any(city_spans(e.tags) for e in test):
+        return []
+    return list(make_sets(data, runs_dir / "unseen-cities").items())
+
+
+def score_unseen(checkpoint: Path, folder: Path) -> dict:
+    from benchmarks.unseen_cities import score
+    return score(checkpoint, folder)
+
+
+def write_table(args, rows, results, command: str, runs_dir: Path, ensemble: dict | None,
+                unseen: dict[str, str]) -> None:
     import torch
 
     def column(runs: list[dict], key: str) -> str:
@@ -156,6 +205,33 @@ def write_table(args, rows, results, command: str, runs_dir: Path) -> None:
             f"{column(runs, 'intent_accuracy')} | {column(runs, 'overall_accuracy')} | "
             f"{column(runs, 'sentence_accuracy')} | {epochs} | "
             f"{statistics.mean(r['minutes'] for r in runs):.1f} |")
+    if ensemble is not None:
+        test, target = ensemble["test"], ENSEMBLE_TARGET if on_atis else None
+        pct = lambda key: f"{100 * test[key]:.2f}" if key in test else ""  # noqa: E731
+        met = "" if target is None else f">= {target} " + (
+            "(met)" if 100 * test["f1"] >= target else "(missed)")
+        lines.append(
+            f"| `configs/{ENSEMBLE_CONFIG}` x {ensemble['members']} | ensemble of its "
+            f"{ensemble['members']} seeds (`slotfill ensemble`) | {pct('f1')} | {met} | "
+            f"{pct('intent_accuracy')} | {pct('overall_accuracy')} | "
+            f"{pct('sentence_accuracy')} |  |  |")
+    if unseen:
+        lines += ["", "Cities the corpus never had (`benchmarks/unseen_cities.py`): its test "
+                  "utterances with a city slot, each city replaced by a city that no "
+                  "utterance of the corpus mentions; `listed`: cities of the shipped "
+                  "`city_name` gazetteer, `unlisted`: towns in no shipped list. Slot F1 over "
+                  "the set, and city recall: replaced cities tagged exactly.", "",
+                  "| config | " + " | ".join(f"{name} F1 | {name} city recall"
+                                              for name in unseen) + " |",
+                  "|---|" + "---:|" * (2 * len(unseen))]
+        rows_unseen = [(f"`configs/{config}`", results[config]) for config, _, _ in rows]
+        if ensemble is not None:
+            rows_unseen.append((f"`configs/{ENSEMBLE_CONFIG}` x {ensemble['members']}",
+                                [ensemble]))
+        for label, runs in rows_unseen:
+            cells = [summarise([100 * r["unseen"][name][key] for r in runs])
+                     for name in unseen for key in ("f1", "city_recall")]
+            lines.append(f"| {label} | " + " | ".join(cells) + " |")
     if on_atis:
         lines += ["", "Published ATIS test results (same 4,478/500/893 split unless noted):", "",
                   "| system | slot F1 | intent acc. | overall acc. |", "|---|---:|---:|---:|",
