@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import json
 
 import pytest
@@ -92,6 +93,14 @@ def test_the_ensemble_works_wherever_a_model_does(members, tmp_path):
     listed = runner.invoke(app, ["compare", "--no-significance", str(members["crf1"]),
                                  str(out)])
     assert "2 x bilstm" in listed.stdout
+    if importlib.util.find_spec("fastapi") is not None:
+        from fastapi.testclient import TestClient
+
+        from slotfill.serving.predict import Predictor
+        from slotfill.serving.serve import Limits, create_app
+        client = TestClient(create_app(Predictor(out / "best.pt"), Limits(8, 64, 1 << 16)))
+        served = client.post("/predict", json={"text": "show flights from boston to denver"})
+        assert served.status_code == 200 and served.json() == json.loads(predicted.stdout)
     pytest.importorskip("onnxruntime")
     exported = runner.invoke(app, ["export", "--model", str(out), "--output",
                                    str(tmp_path / "ens.onnx")])
