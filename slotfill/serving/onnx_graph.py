@@ -136,9 +136,11 @@ def tagger_outputs(g: Graph, model, cfg, inp: Inputs) -> tuple[str, str | None]:
             pooled = g("ReduceMax", g("Where", inp.mask3, x, g.const(-np.inf)), axes=[0],
                        keepdims=0)
             intents = g("Softmax", g.linear(head.linear, pooled), axis=1)  # (B, I)
-        if model.intent_to_slots:
-            seen = votes if head.per_token else g("Expand", g("Unsqueeze", intents, g.ints(0)),
-                                                  g("Shape", g.linear(head.linear, x)))
+        if model.intent_to_slots:  # each word's vote, or the utterance's at every word
+            shape = g("Concat", g("Slice", g("Shape", x), g.ints(0), g.ints(2)),
+                      g.ints(head.linear.out_features), axis=0)  # (T, B, I)
+            seen = votes if head.per_token else g("Expand", g("Unsqueeze", intents,
+                                                              g.ints(0)), shape)
             x = g("Concat", x, seen, axis=2)
     return g.linear(model.head.linear, x), intents
 
