@@ -55,6 +55,7 @@ ROWS = [
 
 ENSEMBLE_CONFIG = "joint.yaml"  # the best single config: its seeds form the ensemble row
 ENSEMBLE_TARGET = 96.3
+MISSION = ("arrive Taipei on Nov 2nd", "leave Taipei on Nov 2nd")  # tagged by that config
 
 PUBLISHED = [  # ATIS test slot F1 (and intent / overall accuracy where reported)
     ("Mesnil et al. 2015, Elman RNN (older 4,978-utterance split)", "94.98", "", ""),
@@ -90,7 +91,15 @@ def run_one(config: str, seed: int, data: str, runs_dir: str, overrides: list[st
             "best_epoch": run["best_epoch"], "epochs": run["epochs"],
             "minutes": run["seconds"] / 60,
             "unseen": {name: score_unseen(run_dir / "best.pt", Path(folder))
-                       for name, folder in unseen.items()}}
+                       for name, folder in unseen.items()},
+            "mission": tag_mission(run_dir / "best.pt")}
+
+
+def tag_mission(checkpoint: Path) -> list[str]:
+    """The MISSION utterances' slots, as `value = slot` strings."""
+    from slotfill.serving.predict import Predictor
+    return ["; ".join(f"{s['value']} = {s['slot']}" for s in result["slots"]) or "(none)"
+            for result in Predictor(checkpoint).predict(list(MISSION))]
 
 
 def ensemble_row(runs: list[dict], runs_dir: Path, unseen: dict[str, str]) -> dict:
@@ -104,7 +113,8 @@ def ensemble_row(runs: list[dict], runs_dir: Path, unseen: dict[str, str]) -> di
     metrics = RunDir(out).read_metrics()
     return {"run": str(out), "test": metrics["test"], "members": len(runs),
             "unseen": {name: score_unseen(out / "best.pt", Path(folder))
-                       for name, folder in unseen.items()}}
+                       for name, folder in unseen.items()},
+            "mission": tag_mission(out / "best.pt")}
 
 
 def summarise(values: list[float]) -> str:
@@ -232,6 +242,15 @@ def write_table(args, rows, results, command: str, runs_dir: Path, ensemble: dic
             cells = [summarise([100 * r["unseen"][name][key] for r in runs])
                      for name in unseen for key in ("f1", "city_recall")]
             lines.append(f"| {label} | " + " | ".join(cells) + " |")
+    if ENSEMBLE_CONFIG in results:
+        lines += ["", f"`configs/{ENSEMBLE_CONFIG}` on the mission's examples "
+                  "(`slotfill predict`):", "",
+                  "| model | " + " | ".join(f"`{text}`" for text in MISSION) + " |",
+                  "|---|" + "---|" * len(MISSION)]
+        tagged = [(f"seed {r['seed']}", r["mission"]) for r in results[ENSEMBLE_CONFIG]]
+        if ensemble is not None:
+            tagged.append((f"ensemble of {ensemble['members']}", ensemble["mission"]))
+        lines += [f"| {name} | " + " | ".join(slots) + " |" for name, slots in tagged]
     if on_atis:
         lines += ["", "Published ATIS test results (same 4,478/500/893 split unless noted):", "",
                   "| system | slot F1 | intent acc. | overall acc. |", "|---|---:|---:|---:|",

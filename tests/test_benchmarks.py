@@ -40,6 +40,8 @@ def test_accuracy_smoke(tmp_path):
     assert "Stack-Propagation" in table
     assert "listed city recall | unlisted F1" in table
     assert table.count("| `configs/joint.yaml` x 2 |") == 2  # and in the unseen-city table
+    assert "| `arrive Taipei on Nov 2nd` | `leave Taipei on Nov 2nd` |" in table
+    assert "| ensemble of 2 |" in table
     assert (tmp_path / "runs" / "bilstm-seed1" / "metrics.json").is_file()
 
 
