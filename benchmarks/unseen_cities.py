@@ -2,6 +2,7 @@
 
     python benchmarks/unseen_cities.py --data ../shared/datasets/atis --output DIR
     python benchmarks/unseen_cities.py --data ... --output DIR --model RUN_DIR...
+    python benchmarks/unseen_cities.py --data ... --output DIR --split valid  # for tuning
 
 How a set is made (deterministic; nothing of the corpus is stored in this repository):
 every utterance of the corpus's test split that has a slot of type `city_name`
@@ -68,8 +69,9 @@ def pools(corpus) -> dict[str, list[tuple[str, ...]]]:
     return {"listed": fresh(cities), "unlisted": fresh(unlisted)}
 
 
-def make_sets(data: Path, output: Path) -> dict[str, Path]:
-    """Write the two test sets under `output` (ATIS format); returns their directories."""
+def make_sets(data: Path, output: Path, split: str = "test") -> dict[str, Path]:
+    """Write the two sets made from `split` under `output` (ATIS format, as its test
+    split); returns their directories."""
     from slotfill.data.bio import extract_spans, spans_to_tags
     from slotfill.data.corpus import read_corpus
 
@@ -78,7 +80,7 @@ def make_sets(data: Path, output: Path) -> dict[str, Path]:
     for name, pool in pools(corpus).items():
         rng = random.Random(SEED)
         lines = {"seq.in": [], "seq.out": [], "label": []}
-        for example in corpus["test"]:
+        for example in corpus[split]:
             spans = city_spans(example.tags)
             if not spans:
                 continue
@@ -95,12 +97,12 @@ def make_sets(data: Path, output: Path) -> dict[str, Path]:
             lines["seq.out"].append(" ".join(spans_to_tags(new_spans, len(tokens))))
             lines["label"].append(example.intent or "")
         folder = output / name
-        for split in ("train", "valid", "test"):  # train/valid: readers need them; unused
-            (folder / split).mkdir(parents=True, exist_ok=True)
+        for part in ("train", "valid", "test"):  # train/valid: readers need them; unused
+            (folder / part).mkdir(parents=True, exist_ok=True)
             for file, rows in lines.items():
                 if file == "label" and not any(rows):
                     continue
-                (folder / split / file).write_text("\n".join(rows) + "\n")
+                (folder / part / file).write_text("\n".join(rows) + "\n")
         made[name] = folder
     return made
 
@@ -133,8 +135,10 @@ def main() -> None:
     parser.add_argument("--data", type=Path, required=True)
     parser.add_argument("--output", type=Path, required=True)
     parser.add_argument("--model", nargs="*", default=[], help="run directories to score")
+    parser.add_argument("--split", default="test", choices=("test", "valid"),
+                        help="the split to rewrite (valid: for choosing options on dev)")
     args = parser.parse_args()
-    made = make_sets(args.data, args.output)
+    made = make_sets(args.data, args.output, args.split)
     for name, folder in made.items():
         print(f"{name}: {folder}")
     for run in args.model:
