@@ -63,6 +63,10 @@ def test_unseen_city_sets_replace_every_city_by_one_the_corpus_never_had(tmp_pat
                 city = after.tokens[start:end]
                 assert city[-1] not in words
                 assert (" ".join(city) in UNLISTED) == (name == "unlisted")
+    from_valid = make_sets(TINY, tmp_path / "valid", "valid")
+    expected = sum(1 for e in original["valid"] if city_spans(e.tags))
+    for folder in from_valid.values():
+        assert len(read_corpus(folder, splits=("test",))["test"]) == expected
 
 
 def test_serve_load_quick(trained_run, tmp_path):
