@@ -7,6 +7,7 @@ the same directory, flushed and fsynced, then renamed over the target.
 
 from __future__ import annotations
 
+import hashlib
 import pickle
 import platform
 from dataclasses import dataclass
@@ -65,7 +66,8 @@ def save_checkpoint(path: Path, model: torch.nn.Module, config: Config, vocabs: 
                      "python": platform.python_version()},
         "config": config.to_dict(),
         "vocabs": vocabs.to_dict(),
-        "model": {k: v.detach().cpu() for k, v in model.state_dict().items()},
+        "model": (state := {k: v.detach().cpu() for k, v in model.state_dict().items()}),
+        "weights_checksum": fingerprint(state),
         "meta": meta,
         "training": training_state,
     }
@@ -73,6 +75,22 @@ def save_checkpoint(path: Path, model: torch.nn.Module, config: Config, vocabs: 
     if configs is not None:
         payload["members"] = [c.to_dict() for c in configs]
     atomic_write(path, lambda f: torch.save(payload, f))
+
+
+def fingerprint(state: dict[str, torch.Tensor]) -> str:
+    """A checksum of the weights' names, shapes, types and bits: torch.load does not
+    notice bytes damaged inside a tensor, so load_checkpoint compares this. Each tensor's
+    bits, read as 32-bit words, are summed with position-dependent odd multipliers in
+    wrapping 64-bit integer arithmetic (exact, so the same on every machine)."""
+    digest = hashlib.sha256()
+    for name in sorted(state):
+        tensor = state[name].detach().cpu().contiguous().reshape(-1)
+        words = (tensor.view(torch.int32) if tensor.element_size() % 4 == 0
+                 else tensor.view(torch.uint8)).to(torch.int64)
+        multipliers = torch.arange(words.numel(), dtype=torch.int64) * 2654435761 + 97
+        total = int((words * (multipliers | 1)).sum())
+        digest.update(f"{name}:{tuple(state[name].shape)}:{tensor.dtype}:{total};".encode())
+    return digest.hexdigest()
 
 
 def transfer_weights(model: torch.nn.Module, state: dict[str, torch.Tensor]) -> None:
@@ -129,6 +147,11 @@ def load_checkpoint(path: str | Path) -> Checkpoint:
     except (KeyError, TypeError, ValueError) as exc:
         raise CheckpointError(f"Checkpoint {path} is incomplete",
                               f"missing or malformed entry: {exc}") from None
+    expected = payload.get("weights_checksum")  # absent in files before 0.2
+    if expected is not None and fingerprint(model_state) != expected:
+        raise CheckpointError(f"Cannot read checkpoint {path}: the file is truncated or "
+                              "corrupted", "its weights do not match the checksum written "
+                              "with them")
     if config.model.type == "seq2seq" and not any(k.startswith("head.") for k in model_state):
         # before 0.2 the decoder's weights sat at the top
         model_state = {("head." + k if k.startswith(_SEQ2SEQ_DECODER) else k): v
