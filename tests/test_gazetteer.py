@@ -120,3 +120,16 @@ def test_export_takes_the_features_as_an_input(tmp_path):
     info = json.loads((tmp_path / "m.vocab.json").read_text())
     assert [i["name"] for i in info["inputs"]][-1] == "features"
     assert set(info["gazetteers"]) == {"city_name", "day_name"}
+
+
+def test_train_names_its_gazetteers_and_warns_when_nothing_is_substituted(tmp_path):
+    from typer.testing import CliRunner
+
+    from slotfill.cli import app
+    (tmp_path / "colours.txt").write_text("red\ngreen\n")
+    result = CliRunner().invoke(app, [
+        "train", "joint", *tiny_overrides(), f"data.gazetteers={{colour: {tmp_path}/colours.txt}}",
+        "train.augment=0.5", "--dry-run"])
+    assert result.exit_code == 0, result.output
+    assert "gazetteers: colour (2) entries" in result.stdout
+    assert "no gazetteer is named after a slot type" in result.output

@@ -35,6 +35,9 @@ class Prepared:
                    "sizes": {name: len(split) for name, split in self.corpus.splits.items()},
                    "words": len(self.vocabs.words), "tags": len(self.vocabs.tags),
                    "warnings": self.corpus.warnings}
+        if self.vocabs.gazetteers is not None:
+            summary["gazetteers"] = {name: len(entries) for name, entries in
+                                     self.vocabs.gazetteers.lists.items()}
         if self.initial is not None:
             summary["init"] = {"from": str(self.initial.path),
                                "added": {k: len(v) for k, v in self.added.items()}}
