@@ -113,8 +113,11 @@ class TrainConfig:
     optimizer: str = _opt("adam", "adam, adamw or sgd", choices=("adam", "adamw", "sgd"))
     lr: float = _opt(0.001, "learning rate", min=0.0)
     weight_decay: float = _opt(0.0, "L2 penalty (decoupled for adamw)", min=0.0)
-    patience: int = _opt(5, "stop after this many epochs without a better dev F1 "
-                         "(0: never stop early)", min=0)
+    patience: int = _opt(5, "stop after this many epochs without a better dev score "
+                         "(train.select; 0: never stop early)", min=0)
+    select: str = _opt("f1", "the dev score that picks best.pt, stops early and drives the "
+                       "plateau schedule: f1 (slot F1) or f1_intent (the mean of slot F1 and "
+                       "intent accuracy; needs model.intent)", choices=("f1", "f1_intent"))
     clip: float = _opt(5.0, "clip the gradient norm to this value (0: no clipping)", min=0.0)
     seed: int = _opt(1, "random seed for initialisation, shuffling and dropout")
     device: str = _opt("auto", "auto (cuda when available), cpu or cuda",
@@ -357,6 +360,8 @@ def _check_combinations(cfg: Config, problems: list[str]) -> None:
         problems.append("model.attention_heads, model.intent_to_slots: a left-to-right Jordan "
                         "network's tag layer is its own recurrent output, which reads nothing "
                         "else; use them with model.bidirectional true or another type")
+    if cfg.train.select == "f1_intent" and not m.intent:
+        problems.append("train.select: f1_intent needs model.intent true")
     if cfg.train.augment and not cfg.data.gazetteers:
         problems.append("train.augment: substitutes the slot types that data.gazetteers "
                         "names (e.g. city_name: city_name); set data.gazetteers too")
