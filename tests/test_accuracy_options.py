@@ -144,3 +144,12 @@ def test_a_run_with_averaging_and_augmentation_resumes_exactly(tmp_path):
     name = "embedder.words.weight"
     assert not torch.equal(best.model_state[name], last.model_state[name])
 
+
+
+def test_selection_on_slot_f1_or_its_mean_with_intent_accuracy():
+    from slotfill.training.run import selection_score
+    scores = {"f1": 0.9, "intent_accuracy": 0.7}
+    assert selection_score(scores, "f1") == 0.9
+    assert selection_score(scores, "f1_intent") == pytest.approx(0.8)
+    with pytest.raises(ConfigError, match="f1_intent needs model.intent"):
+        Config.from_dict({"train": {"select": "f1_intent"}})
