@@ -50,7 +50,7 @@ ROWS = [
     ("bilstm.yaml", "BiLSTM", 95.3),
     ("bilstm-crf.yaml", "BiLSTM, CRF", 95.3),
     ("seq2seq.yaml", "encoder-decoder with attention, joint intent", None),
-    ("joint.yaml", "BiLSTM, char CNN, CRF, joint intent", 96.0),
+    ("joint.yaml", "BiLSTM, char CNN, gazetteers, CRF, joint intent, substitution", 96.0),
 ]
 
 ENSEMBLE_CONFIG = "joint.yaml"  # the best single config: its seeds form the ensemble row
