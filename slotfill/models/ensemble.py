@@ -66,8 +66,8 @@ class Ensemble(nn.Module):
 def check_members(names: Sequence[str], configs: Sequence[Config],
                   vocabs: Sequence[Vocabs]) -> Vocabs:
     """Whether these models can form an ensemble; returns the vocabularies the ensemble
-    reads with (characters and gazetteers from a member that has them). `names` label the members in
-    the error, which says what differs."""
+    reads with (characters and gazetteers from a member that has them). `names` label
+    the members in the error, which says what differs."""
     problems = []
     first = names[0]
     for name, cfg, voc in zip(names, configs, vocabs):
