@@ -113,6 +113,7 @@ def ensemble_row(runs: list[dict], runs_dir: Path, unseen: dict[str, str]) -> di
         build_ensemble([r["run"] for r in runs], out, force=True)
     metrics = RunDir(out).read_metrics()
     return {"run": str(out), "test": metrics["test"], "members": len(runs),
+            "against_seed1": against(Path(runs[0]["run"]) / "best.pt", out / "best.pt"),
             "unseen": {name: score_unseen(out / "best.pt", Path(folder))
                        for name, folder in unseen.items()},
             "mission": tag_mission(out / "best.pt")}
@@ -160,6 +161,15 @@ def main() -> None:
         print(f"ensemble of {ENSEMBLE_CONFIG}: test F1 {100 * ensemble['test']['f1']:.2f}",
               flush=True)
     write_table(args, rows, results, command, runs_dir, ensemble, unseen)
+
+
+def against(reference: Path, other: Path) -> list[dict]:
+    """`slotfill compare`'s paired bootstrap of `other` against `reference` on test."""
+    from slotfill.analysis.significance import paired_bootstrap, predictions_on
+
+    _, examples, first = predictions_on(reference, "test")
+    _, _, second = predictions_on(other, "test")
+    return [d.to_dict() for d in paired_bootstrap(examples, first, second)]
 
 
 def make_unseen_sets(data: Path, runs_dir: Path) -> list[tuple[str, Path]]:
@@ -226,6 +236,11 @@ def write_table(args, rows, results, command: str, runs_dir: Path, ensemble: dic
             f"{ensemble['members']} seeds (`slotfill ensemble`) | {pct('f1')} | {met} | "
             f"{pct('intent_accuracy')} | {pct('overall_accuracy')} | "
             f"{pct('sentence_accuracy')} |  |  |")
+        lines += ["", f"The ensemble minus its seed-1 member on test, paired bootstrap over "
+                  "the test utterances (`slotfill compare`): " + "; ".join(
+                      f"{d['metric'].replace('_', ' ')} {100 * d['delta']:+.2f} "
+                      f"({100 * d['low']:+.2f} to {100 * d['high']:+.2f}, p = {d['p']:.3f})"
+                      for d in ensemble["against_seed1"]) + "."]
     if unseen:
         lines += ["", "Cities the corpus never had (`benchmarks/unseen_cities.py`): its test "
                   "utterances with a city slot, each city replaced by a city that no "

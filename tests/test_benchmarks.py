@@ -42,6 +42,7 @@ def test_accuracy_smoke(tmp_path):
     assert table.count("| `configs/joint.yaml` x 2 |") == 2  # and in the unseen-city table
     assert "| `arrive Taipei on Nov 2nd` | `leave Taipei on Nov 2nd` |" in table
     assert "| ensemble of 2 |" in table
+    assert "The ensemble minus its seed-1 member on test, paired bootstrap" in table
     assert (tmp_path / "runs" / "bilstm-seed1" / "metrics.json").is_file()
 
 
