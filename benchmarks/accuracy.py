@@ -236,7 +236,7 @@ def write_table(args, rows, results, command: str, runs_dir: Path, ensemble: dic
             f"{ensemble['members']} seeds (`slotfill ensemble`) | {pct('f1')} | {met} | "
             f"{pct('intent_accuracy')} | {pct('overall_accuracy')} | "
             f"{pct('sentence_accuracy')} |  |  |")
-        lines += ["", f"The ensemble minus its seed-1 member on test, paired bootstrap over "
+        lines += ["", "The ensemble minus its seed-1 member on test, paired bootstrap over "
                   "the test utterances (`slotfill compare`): " + "; ".join(
                       f"{d['metric'].replace('_', ' ')} {100 * d['delta']:+.2f} "
                       f"({100 * d['low']:+.2f} to {100 * d['high']:+.2f}, p = {d['p']:.3f})"
