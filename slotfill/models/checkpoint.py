@@ -7,6 +7,7 @@ the same directory, flushed and fsynced, then renamed over the target.
 
 from __future__ import annotations
 
+import ctypes
 import hashlib
 import pickle
 import platform
@@ -78,18 +79,14 @@ def save_checkpoint(path: Path, model: torch.nn.Module, config: Config, vocabs: 
 
 
 def fingerprint(state: dict[str, torch.Tensor]) -> str:
-    """A checksum of the weights' names, shapes, types and bits: torch.load does not
-    notice bytes damaged inside a tensor, so load_checkpoint compares this. Each tensor's
-    bits, read as 32-bit words, are summed with position-dependent odd multipliers in
-    wrapping 64-bit integer arithmetic (exact, so the same on every machine)."""
+    """SHA-256 of the weights' names, shapes, types and bytes: torch.load does not notice
+    bytes damaged inside a tensor, so load_checkpoint compares this."""
     digest = hashlib.sha256()
     for name in sorted(state):
-        tensor = state[name].detach().cpu().contiguous().reshape(-1)
-        words = (tensor.view(torch.int32) if tensor.element_size() % 4 == 0
-                 else tensor.view(torch.uint8)).to(torch.int64)
-        multipliers = torch.arange(words.numel(), dtype=torch.int64) * 2654435761 + 97
-        total = int((words * (multipliers | 1)).sum())
-        digest.update(f"{name}:{tuple(state[name].shape)}:{tensor.dtype}:{total};".encode())
+        tensor = state[name].detach().cpu().contiguous()
+        digest.update(f"{name}:{tuple(tensor.shape)}:{tensor.dtype};".encode())
+        # the tensor's memory as bytes, one copy, without NumPy
+        digest.update(ctypes.string_at(tensor.data_ptr(), tensor.numel() * tensor.element_size()))
     return digest.hexdigest()
 
 
