@@ -8,8 +8,12 @@ dev-based early stopping and checkpoint selection, then its best.pt is scored on
 The table gives mean +- standard deviation over seeds of test slot F1, intent accuracy,
 overall accuracy (every slot and the intent right) and sentence accuracy (every slot
 right), epochs and minutes of training and dev evaluation per run, next to published
-results. Runs go to --runs-dir (kept, so `slotfill compare` can show them; a finished run
-found there is reused, so an interrupted benchmark continues); the table to --output.
+results. With two seeds or more, the seeds of ENSEMBLE_CONFIG also form an ensemble
+(`slotfill ensemble`), scored as one more row. Every run (and the ensemble) is also
+scored on two test sets of cities the corpus never had (benchmarks/unseen_cities.py
+says how they are made from its test split). Runs go to --runs-dir (kept, so `slotfill
+compare` can show them; a finished run found there is reused, so an interrupted
+benchmark continues); the table to --output.
 """
 
 from __future__ import annotations
@@ -35,10 +39,11 @@ DEFAULT_ATIS = Path(os.environ.get("SLOTFILL_ATIS_DIR", ROOT.parent / "shared/da
 # (config file, row label, target slot F1 from the accuracy issue, or None); a target
 # stands on every row of its architecture, with and without the CRF head
 ROWS = [
-    ("rnn.yaml", "Elman RNN, window 3", 94.5),
-    ("elman-crf.yaml", "Elman RNN, window 3, char CNN, CRF", 94.5),
-    ("jordan.yaml", "Jordan RNN, window 3", 94.0),
-    ("jordan-crf.yaml", "Jordan RNN, window 3, char CNN, CRF", 94.0),
+    ("rnn.yaml", "Elman RNN, window 3", 95.0),
+    ("elman-crf.yaml", "Elman RNN, window 3, char CNN, gazetteers, CRF", 95.0),
+    ("jordan.yaml", "Jordan RNN, window 3", 94.3),
+    ("jordan-crf.yaml", "Jordan RNN, window 3, char CNN, gazetteers, CRF, substitution",
+     94.3),
     ("lstm.yaml", "LSTM", 94.8),
     ("lstm-crf.yaml", "LSTM, char CNN, CRF", 94.8),
     ("gru.yaml", "GRU", None),
@@ -46,8 +51,12 @@ ROWS = [
     ("bilstm.yaml", "BiLSTM", 95.3),
     ("bilstm-crf.yaml", "BiLSTM, CRF", 95.3),
     ("seq2seq.yaml", "encoder-decoder with attention, joint intent", None),
-    ("joint.yaml", "BiLSTM, char CNN, CRF, joint intent", 96.0),
+    ("joint.yaml", "BiLSTM, char CNN, gazetteers, CRF, joint intent, substitution", 96.0),
 ]
+
+ENSEMBLE_CONFIG = "joint.yaml"  # the best single config: its seeds form the ensemble row
+ENSEMBLE_TARGET = 96.3
+MISSION = ("arrive Taipei on Nov 2nd", "leave Taipei on Nov 2nd")  # tagged by that config
 
 PUBLISHED = [  # ATIS test slot F1 (and intent / overall accuracy where reported)
     ("Mesnil et al. 2015, Elman RNN (older 4,978-utterance split)", "94.98", "", ""),
@@ -61,9 +70,11 @@ PUBLISHED = [  # ATIS test slot F1 (and intent / overall accuracy where reported
 ]
 
 
-def run_one(config: str, seed: int, data: str, runs_dir: str, overrides: list[str]) -> dict:
+def run_one(config: str, seed: int, data: str, runs_dir: str, overrides: list[str],
+            unseen: dict[str, str]) -> dict:
     """Train one (config, seed) in this worker process, or reuse its finished run in
-    runs_dir (so an interrupted benchmark continues); returns its scores."""
+    runs_dir (so an interrupted benchmark continues); returns its scores, on test and on
+    the `unseen` city test sets."""
     from slotfill.config import load_config
     from slotfill.training.run import train
     from slotfill.training.rundir import RunDir
@@ -79,7 +90,33 @@ def run_one(config: str, seed: int, data: str, runs_dir: str, overrides: list[st
     run = RunDir(run_dir).summary()
     return {"config": config, "seed": seed, "run": str(run_dir), "test": run["test"],
             "best_epoch": run["best_epoch"], "epochs": run["epochs"],
-            "minutes": run["seconds"] / 60}
+            "minutes": run["seconds"] / 60,
+            "unseen": {name: score_unseen(run_dir / "best.pt", Path(folder))
+                       for name, folder in unseen.items()},
+            "mission": tag_mission(run_dir / "best.pt")}
+
+
+def tag_mission(checkpoint: Path) -> list[str]:
+    """The MISSION utterances' slots, as `value = slot` strings."""
+    from slotfill.serving.predict import Predictor
+    return ["; ".join(f"{s['value']} = {s['slot']}" for s in result["slots"]) or "(none)"
+            for result in Predictor(checkpoint).predict(list(MISSION))]
+
+
+def ensemble_row(runs: list[dict], runs_dir: Path, unseen: dict[str, str]) -> dict:
+    """The ensemble of `runs` (one config's seeds), built once into runs_dir."""
+    from slotfill.training.ensemble import build_ensemble
+    from slotfill.training.rundir import RunDir
+
+    out = runs_dir / f"{Path(ENSEMBLE_CONFIG).stem}-ensemble"
+    if RunDir(out).read_status().get("state") != "finished":
+        build_ensemble([r["run"] for r in runs], out, force=True)
+    metrics = RunDir(out).read_metrics()
+    return {"run": str(out), "test": metrics["test"], "members": len(runs),
+            "against_seed1": against(Path(runs[0]["run"]) / "best.pt", out / "best.pt"),
+            "unseen": {name: score_unseen(out / "best.pt", Path(folder))
+                       for name, folder in unseen.items()},
+            "mission": tag_mission(out / "best.pt")}
 
 
 def summarise(values: list[float]) -> str:
@@ -104,12 +141,13 @@ def main() -> None:
     rows = [r for r in ROWS if not args.configs or r[0] in args.configs]
     runs_dir = args.runs_dir or Path(tempfile.mkdtemp(prefix="slotfill-accuracy-"))
     command = command_line()
+    unseen = {name: str(folder) for name, folder in make_unseen_sets(args.data, runs_dir)}
     jobs = [(config, seed) for config, _, _ in rows for seed in range(1, args.seeds + 1)]
     print(f"{len(jobs)} runs, {args.jobs} at a time, into {runs_dir}", flush=True)
     results: dict[str, list[dict]] = {config: [] for config, _, _ in rows}
     with ProcessPoolExecutor(args.jobs, mp_context=get_context("spawn")) as pool:
-        futures = [pool.submit(run_one, config, seed, str(args.data), str(runs_dir), args.set)
-                   for config, seed in jobs]
+        futures = [pool.submit(run_one, config, seed, str(args.data), str(runs_dir), args.set,
+                               unseen) for config, seed in jobs]
         for future in futures:
             result = future.result()
             results[result["config"]].append(result)
@@ -117,10 +155,42 @@ def main() -> None:
             print(f"{result['config']:18s} seed {result['seed']}: test F1 "
                   f"{100 * test['f1']:.2f}, epoch {result['best_epoch']}/{result['epochs']}, "
                   f"{result['minutes']:.1f} min", flush=True)
-    write_table(args, rows, results, command, runs_dir)
+    ensemble = None
+    if args.seeds > 1 and ENSEMBLE_CONFIG in results:
+        ensemble = ensemble_row(results[ENSEMBLE_CONFIG], runs_dir, unseen)
+        print(f"ensemble of {ENSEMBLE_CONFIG}: test F1 {100 * ensemble['test']['f1']:.2f}",
+              flush=True)
+    write_table(args, rows, results, command, runs_dir, ensemble, unseen)
 
 
-def write_table(args, rows, results, command: str, runs_dir: Path) -> None:
+def against(reference: Path, other: Path) -> list[dict]:
+    """`slotfill compare`'s paired bootstrap of `other` against `reference` on test."""
+    from slotfill.analysis.significance import paired_bootstrap, predictions_on
+
+    _, examples, first = predictions_on(reference, "test")
+    _, _, second = predictions_on(other, "test")
+    return [d.to_dict() for d in paired_bootstrap(examples, first, second)]
+
+
+def make_unseen_sets(data: Path, runs_dir: Path) -> list[tuple[str, Path]]:
+    """The unseen-city test sets (benchmarks/unseen_cities.py), or none when the corpus
+    has no city slots."""
+    from benchmarks.unseen_cities import city_spans, make_sets
+    from slotfill.data.corpus import read_corpus
+
+    test = read_corpus(data, splits=("test",))["test"]
+    if not any(city_spans(e.tags) for e in test):
+        return []
+    return list(make_sets(data, runs_dir / "unseen-cities").items())
+
+
+def score_unseen(checkpoint: Path, folder: Path) -> dict:
+    from benchmarks.unseen_cities import score
+    return score(checkpoint, folder)
+
+
+def write_table(args, rows, results, command: str, runs_dir: Path, ensemble: dict | None,
+                unseen: dict[str, str]) -> None:
     import torch
 
     def column(runs: list[dict], key: str) -> str:
@@ -156,6 +226,47 @@ def write_table(args, rows, results, command: str, runs_dir: Path) -> None:
             f"{column(runs, 'intent_accuracy')} | {column(runs, 'overall_accuracy')} | "
             f"{column(runs, 'sentence_accuracy')} | {epochs} | "
             f"{statistics.mean(r['minutes'] for r in runs):.1f} |")
+    if ensemble is not None:
+        test, target = ensemble["test"], ENSEMBLE_TARGET if on_atis else None
+        pct = lambda key: f"{100 * test[key]:.2f}" if key in test else ""  # noqa: E731
+        met = "" if target is None else f">= {target} " + (
+            "(met)" if 100 * test["f1"] >= target else "(missed)")
+        lines.append(
+            f"| `configs/{ENSEMBLE_CONFIG}` x {ensemble['members']} | ensemble of its "
+            f"{ensemble['members']} seeds (`slotfill ensemble`) | {pct('f1')} | {met} | "
+            f"{pct('intent_accuracy')} | {pct('overall_accuracy')} | "
+            f"{pct('sentence_accuracy')} |  |  |")
+        lines += ["", "The ensemble minus its seed-1 member on test, paired bootstrap over "
+                  "the test utterances (`slotfill compare`): " + "; ".join(
+                      f"{d['metric'].replace('_', ' ')} {100 * d['delta']:+.2f} "
+                      f"({100 * d['low']:+.2f} to {100 * d['high']:+.2f}, p = {d['p']:.3f})"
+                      for d in ensemble["against_seed1"]) + "."]
+    if unseen:
+        lines += ["", "Cities the corpus never had (`benchmarks/unseen_cities.py`): its test "
+                  "utterances with a city slot, each city replaced by a city that no "
+                  "utterance of the corpus mentions; `listed`: cities of the shipped "
+                  "`city_name` gazetteer, `unlisted`: towns in no shipped list. Slot F1 over "
+                  "the set, and city recall: replaced cities tagged exactly.", "",
+                  "| config | " + " | ".join(f"{name} F1 | {name} city recall"
+                                              for name in unseen) + " |",
+                  "|---|" + "---:|" * (2 * len(unseen))]
+        rows_unseen = [(f"`configs/{config}`", results[config]) for config, _, _ in rows]
+        if ensemble is not None:
+            rows_unseen.append((f"`configs/{ENSEMBLE_CONFIG}` x {ensemble['members']}",
+                                [ensemble]))
+        for label, runs in rows_unseen:
+            cells = [summarise([100 * r["unseen"][name][key] for r in runs])
+                     for name in unseen for key in ("f1", "city_recall")]
+            lines.append(f"| {label} | " + " | ".join(cells) + " |")
+    if ENSEMBLE_CONFIG in results:
+        lines += ["", f"`configs/{ENSEMBLE_CONFIG}` on the mission's examples "
+                  "(`slotfill predict`):", "",
+                  "| model | " + " | ".join(f"`{text}`" for text in MISSION) + " |",
+                  "|---|" + "---|" * len(MISSION)]
+        tagged = [(f"seed {r['seed']}", r["mission"]) for r in results[ENSEMBLE_CONFIG]]
+        if ensemble is not None:
+            tagged.append((f"ensemble of {ensemble['members']}", ensemble["mission"]))
+        lines += [f"| {name} | " + " | ".join(slots) + " |" for name, slots in tagged]
     if on_atis:
         lines += ["", "Published ATIS test results (same 4,478/500/893 split unless noted):", "",
                   "| system | slot F1 | intent acc. | overall acc. |", "|---|---:|---:|---:|",

@@ -69,6 +69,10 @@ class DataConfig:
                              "by intent)")
     split_seed: int = _opt(1, "with data.split: the seed of the deterministic split (kept "
                            "apart from train.seed, so a new seed does not change the test set)")
+    gazetteers: dict[str, str] | None = _opt(
+        None, "named lists of values giving each word features (NAME: FILE, one entry a "
+        "line, or the name of a list shipped with slotfill); a NAME that is a slot type "
+        "also supplies values to train.augment")
 
 
 @dataclass(frozen=True)
@@ -113,6 +117,15 @@ class ModelConfig:
                                             "vectors of this many of the file's most frequent "
                                             "words that training never sees, so predict knows "
                                             "them (default 20000; 0: none)", min=0)
+    intent_level: str = _opt("utterance", "intent only: utterance (one intent from the "
+                             "max-pooled states) or token (every word predicts the intent; "
+                             "the utterance's is their averaged vote, Qin et al. 2019)",
+                             choices=("utterance", "token"))
+    intent_to_slots: bool = _opt(False, "intent only: the tag layer also reads the intent "
+                                 "distribution (each word's with intent_level token)")
+    attention_heads: int = _opt(0, "heads of a self-attention layer over the encoder "
+                                "states, whose output joins them before the heads (0: none)",
+                                min=0)
 
 
 @dataclass(frozen=True)
@@ -126,8 +139,11 @@ class TrainConfig:
     optimizer: str = _opt("adam", "adam, adamw or sgd", choices=("adam", "adamw", "sgd"))
     lr: float = _opt(0.001, "learning rate", min=0.0)
     weight_decay: float = _opt(0.0, "L2 penalty (decoupled for adamw)", min=0.0)
-    patience: int = _opt(5, "stop after this many epochs without a better dev F1 "
-                         "(0: never stop early)", min=0)
+    patience: int = _opt(5, "stop after this many epochs without a better dev score "
+                         "(train.select; 0: never stop early)", min=0)
+    select: str = _opt("f1", "the dev score that picks best.pt, stops early and drives the "
+                       "plateau schedule: f1 (slot F1) or f1_intent (the mean of slot F1 and "
+                       "intent accuracy; needs model.intent)", choices=("f1", "f1_intent"))
     clip: float = _opt(5.0, "clip the gradient norm to this value (0: no clipping)", min=0.0)
     seed: int = _opt(1, "random seed for initialisation, shuffling and dropout")
     device: str = _opt("auto", "auto (cuda when available), cpu or cuda",
@@ -139,6 +155,16 @@ class TrainConfig:
     lr_schedule: str = _opt("constant", "constant; linear or cosine decay to 0 over "
                             "train.epochs; plateau: halve when dev F1 did not improve",
                             choices=("constant", "linear", "cosine", "plateau"))
+    ema: float = _opt(0.0, "keep an exponential moving average of the weights with this "
+                      "decay per step (e.g. 0.998); dev scores, best.pt and the final "
+                      "scores use the averaged weights (0: off)", min=0.0, max=1.0,
+                      max_exclusive=True)
+    label_smoothing: float = _opt(0.0, "label smoothing of the cross-entropy losses (intent, "
+                                  "softmax and decoder tags; not the CRF's likelihood)",
+                                  min=0.0, max=1.0, max_exclusive=True)
+    augment: float = _opt(0.0, "probability per utterance and epoch of replacing its slot "
+                          "values, of the types a gazetteer is named after, by other values "
+                          "from the training data or the gazetteer", min=0.0, max=1.0)
     init: str | None = _opt(None, "start from the weights of this run directory or "
                             "checkpoint (same model settings; vocabularies are extended with "
                             "what this corpus adds)")
@@ -248,8 +274,8 @@ def apply_overrides(raw: dict[str, Any], overrides: list[str]) -> None:
         except yaml.YAMLError:
             problems.append(f"{item!r}: cannot parse the value {text!r}")
             continue
-        if isinstance(value, (dict, list)):
-            problems.append(f"{item!r}: expected a single value, got a {_kind(value)}")
+        if isinstance(value, list):
+            problems.append(f"{item!r}: expected a single value or a mapping, got a list")
             continue
         section = raw.setdefault(parts[0], {})
         if not isinstance(section, dict):
@@ -261,8 +287,9 @@ def apply_overrides(raw: dict[str, Any], overrides: list[str]) -> None:
 
 
 def resolve_paths(cfg: Config) -> Config:
-    """data.path (unless bundled), model.embeddings and train.init as absolute paths, so
-    that the saved config works from any directory."""
+    """data.path (unless bundled), gazetteer files, model.embeddings and train.init as
+    absolute paths, so that the saved config works from any directory (a gazetteer that is
+    no file here stays as written: the name of a shipped list)."""
     def absolute(path: str) -> str:
         return str(Path(path).expanduser().resolve())
     data, model, tc = cfg.data, cfg.model, cfg.train
@@ -270,6 +297,10 @@ def resolve_paths(cfg: Config) -> Config:
         data = dataclasses.replace(data, path=absolute(data.path))
     if model.embeddings is not None:
         model = dataclasses.replace(model, embeddings=absolute(model.embeddings))
+    if data.gazetteers:
+        data = dataclasses.replace(data, gazetteers={
+            name: absolute(where) if Path(where).expanduser().is_file() else where
+            for name, where in data.gazetteers.items()})
     if tc.init is not None:
         tc = dataclasses.replace(tc, init=absolute(tc.init))
     return dataclasses.replace(cfg, data=data, model=model, train=tc)
@@ -299,6 +330,13 @@ def _check_value(value: Any, hint: Any, meta: dict) -> str | None:
     base = next((a for a in typing.get_args(hint) if a is not type(None)), hint)
     if value is None:
         return None if optional else f"expected {base.__name__}, got null"
+    if typing.get_origin(base) is dict:  # a mapping of names to strings
+        if not isinstance(value, dict):
+            return f"expected a mapping of names to files, got {_kind(value)} {value!r}"
+        bad = [k for k, v in value.items() if not isinstance(k, str) or not k.strip()
+               or len(k.split()) > 1 or not isinstance(v, str) or not v.strip()]
+        return f"expected NAME: FILE entries (names without spaces), got {bad[0]!r}: " \
+               f"{value[bad[0]]!r}" if bad else None
     if base is bool:
         ok = isinstance(value, bool)
     elif base is int:
@@ -370,6 +408,23 @@ def _check_combinations(cfg: Config, problems: list[str]) -> None:
     if cfg.train.log_every is not None and not cfg.train.tensorboard:
         problems.append("train.log_every: applies only with train.tensorboard=true; remove "
                         "it (or set train.log_every=null)")
+    if not m.intent:
+        for key, default in (("intent_level", "utterance"), ("intent_to_slots", False)):
+            if getattr(m, key) != default:
+                problems.append(f"model.{key}: applies only with model.intent true")
+    width = m.hidden_size * (2 if m.bidirectional else 1)
+    if m.attention_heads and width % m.attention_heads:
+        problems.append(f"model.attention_heads: must divide the encoder's output size "
+                        f"({width}: hidden_size times directions), got {m.attention_heads}")
+    if m.type == "jordan" and not m.bidirectional and (m.attention_heads or m.intent_to_slots):
+        problems.append("model.attention_heads, model.intent_to_slots: a left-to-right Jordan "
+                        "network's tag layer is its own recurrent output, which reads nothing "
+                        "else; use them with model.bidirectional true or another type")
+    if cfg.train.select == "f1_intent" and not m.intent:
+        problems.append("train.select: f1_intent needs model.intent true")
+    if cfg.train.augment and not cfg.data.gazetteers:
+        problems.append("train.augment: substitutes the slot types that data.gazetteers "
+                        "names (e.g. city_name: city_name); set data.gazetteers too")
     if m.dropout > 0 and m.num_layers == 1:
         problems.append("model.dropout: acts between stacked layers, so it needs "
                         "model.num_layers > 1; for a single layer use model.embedding_dropout "

@@ -1,4 +1,4 @@
-"""Where the shipped configs and the sample corpus live, and bundled configs by name.
+"""Where the shipped configs, gazetteers and sample corpus live; bundled configs by name.
 
 In a wheel they are packaged under `slotfill/_bundled/`; in a source checkout (editable
 install, tests) they are the repository's top-level `configs/` and `data/`.
@@ -15,7 +15,7 @@ DEFAULT_CONFIG = "bilstm"
 
 
 def bundled_dir(name: str) -> Path:
-    """`configs` or `data`, wherever this installation keeps them."""
+    """`configs`, `data` or `gazetteers`, wherever this installation keeps them."""
     for candidate in (_PACKAGE / "_bundled" / name, _PACKAGE.parent / name):
         if candidate.is_dir():
             return candidate
@@ -57,6 +57,11 @@ def find_config(arg: str | Path | None) -> Path:
     raise ConfigError(f"Config file not found: {arg}",
                       f"check the path, or name a bundled config{hint}: "
                       f"{', '.join(bundled)} (`slotfill configs` describes them)")
+
+
+def bundled_gazetteers() -> dict[str, Path]:
+    """The shipped gazetteer lists by name (file name without .txt), sorted."""
+    return {p.stem: p for p in sorted(bundled_dir("gazetteers").glob("*.txt"))}
 
 
 def sample_corpus_path(language: str = "en") -> Path:

@@ -42,6 +42,10 @@ OPTIONAL = [
     ("lstm", True, "softmax", ["model.char=cnn", "model.char_size=6", "model.char_dim=4"]),
     ("gru", False, "crf", ["model.char=lstm", "model.char_size=6", "model.char_dim=4",
                            "model.intent=true"]),
+    ("lstm", True, "crf", ["model.attention_heads=2", "model.intent=true",
+                           "model.intent_level=token", "model.intent_to_slots=true"]),
+    ("gru", False, "softmax", ["model.attention_heads=4", "model.intent=true",
+                               "model.intent_to_slots=true"]),
 ]
 
 

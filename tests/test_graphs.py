@@ -52,6 +52,8 @@ def test_which_runs_can_use_graphs():
     assert "random" in graphs.unsupported(config("train.batching=random"), CUDA, False)
     assert "character" in graphs.unsupported(config("model.char=cnn"), CUDA, False)
     assert "fp16" in graphs.unsupported(config("train.precision=fp16"), CUDA, False)
+    assert "augment" in graphs.unsupported(
+        config("data.gazetteers={city: city_name}", "train.augment=0.2"), CUDA, False)
 
 
 def test_on_the_cpu_steps_run_eagerly():
@@ -65,7 +67,8 @@ def test_on_the_cpu_steps_run_eagerly():
     ("model.word_dropout=0.3", "model.output_dropout=0.3", "model.embedding_dropout=0.2",
      "train.clip=0.5"),
     ("model.head=crf", "model.intent=true", "train.lr_schedule=linear", "train.epochs=2"),
-], ids=["dropout-clipping", "crf-intent-schedule"])
+    ("data.gazetteers={city: city_name}", "train.ema=0.9", "train.label_smoothing=0.1"),
+], ids=["dropout-clipping", "crf-intent-schedule", "gazetteers-ema"])
 def test_replayed_steps_train_exactly_like_eager_ones(overrides):
     """Warm-up steps leave no trace (weights, Adam's state, random generators), each
     shape is recorded once, and every replay is the step it stands for."""

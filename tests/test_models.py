@@ -43,6 +43,10 @@ VARIANTS = [dict(type=t, bidirectional=b, num_layers=2) for t in ALL_TYPES
     dict(type="gru", char="lstm", char_size=6, context_window=1, intent=True),
     dict(type="jordan", bidirectional=True, head="crf", context_window=1),
     dict(type="seq2seq", bidirectional=True, char="cnn", intent=True),
+    dict(type="lstm", bidirectional=True, attention_heads=2, head="crf", intent=True,
+         intent_level="token", intent_to_slots=True),
+    dict(type="gru", attention_heads=4, intent=True, intent_to_slots=True),
+    dict(type="rnn", intent=True, intent_level="token"),
 ]
 
 

@@ -126,10 +126,11 @@ def data_tables(result: Any) -> list[Table]:
     return tables
 
 
-def describe_tagger(model: dict) -> str:
-    """A run's model config in a few words: `bilstm+cnn+crf+intent`."""
+def describe_tagger(model: dict, members: Sequence | None = None) -> str:
+    """A run's model config in a few words: `bilstm+cnn+crf+intent`; an ensemble's as
+    `3 x bilstm+...` (its first member's)."""
     m = model
-    return "+".join(filter(None, [
+    return (f"{len(members)} x " if members else "") + "+".join(filter(None, [
         ("bi" if m.get("bidirectional") else "") + str(m.get("type", "?")),
         f"{m['num_layers']}layers" if m.get("num_layers", 1) > 1 else "",
         f"window{m['context_window']}" if m.get("context_window") else "",
@@ -166,8 +167,8 @@ def compare_table(runs: list[dict]) -> Table:
                          overflow="fold" if text else "ellipsis", no_wrap=not text)
     for run in runs:
         dev, test = run.get("dev") or {}, run.get("test") or {}
-        table.add_row(_run_name(run), describe_tagger(run["model"]),
-                      f"{run.get('best_epoch', '')}/{run.get('epochs', '')}",
+        table.add_row(_run_name(run), describe_tagger(run["model"], run.get("members")),
+                      f"{run.get('best_epoch', '')}/{run['epochs']}" if run.get("epochs") else "",
                       pct(dev["f1"]) if "f1" in dev else "",
                       *(pct(test[k]) if k in test else "" for k in test_keys), _minutes(run))
     return table
@@ -183,9 +184,38 @@ def runs_table(runs: list[dict]) -> Table:
                          no_wrap=True)
     for run in runs:
         dev, test = run.get("dev") or {}, run.get("test") or {}
-        table.add_row(Path(run["run"]).name, describe_tagger(run["model"]), run["state"],
+        table.add_row(Path(run["run"]).name, describe_tagger(run["model"], run.get("members")),
+                      run["state"],
                       f"{run.get('best_epoch', '')}/{run['epochs']}" if run["epochs"] else "",
                       pct(dev["f1"]) if "f1" in dev else "",
                       pct(test["f1"]) if "f1" in test else "",
                       run["started"][5:16].replace("T", " "), _minutes(run))
+    return table
+
+
+def significance_table(tests: dict) -> Table:
+    """`compare`'s paired bootstrap: each run's difference from the first, in points,
+    with its 95% interval; `*` marks p < 0.05."""
+    if "error" in tests:
+        table = Table(caption=f"no significance test: {tests['reference']} has "
+                              f"{tests['error']}", caption_justify="left")
+        return table
+    keys = [k for k in ("f1", "intent_accuracy", "overall_accuracy")
+            if any(d["metric"] == k for row in tests["runs"] for d in row["differences"])]
+    headers = {"f1": "slot F1", "intent_accuracy": "intent", "overall_accuracy": "overall"}
+    table = Table(caption=f"minus {Path(tests['reference']).name}, in points, on "
+                          f"{tests['split']} ({tests['utterances']} utterances, "
+                          f"{tests['samples']} paired bootstrap resamples): difference "
+                          "(95% interval); * p < 0.05, beyond noise", caption_justify="left")
+    table.add_column("run", overflow="fold")
+    for key in keys:
+        table.add_column(headers[key], justify="right", no_wrap=True)
+    for row in tests["runs"]:
+        found = {d["metric"]: d for d in row["differences"]}
+        cells = [(f"{100 * d['delta']:+.2f}{'*' if d['significant'] else ' '} "
+                  f"({100 * d['low']:+.2f}..{100 * d['high']:+.2f})") if d else ""
+                 for d in (found.get(k) for k in keys)]
+        if row["reason"]:
+            cells = [row["reason"]] + [""] * (len(keys) - 1)
+        table.add_row(Path(row["run"]).name, *cells)
     return table

@@ -96,16 +96,59 @@ def compare(
     runs: Annotated[list[Path], typer.Argument(metavar="RUN_DIR...",
                                                 help="run directories to put side by side")],
     as_json: JsonOption = False,
+    significance: Annotated[bool, typer.Option(
+        "--significance/--no-significance",
+        help="test each run against the first with a paired bootstrap over the split's "
+             "utterances (predicts with each best.pt)")] = True,
+    split: Annotated[Split, typer.Option(
+        "--split", help="the split the bootstrap resamples")] = Split.test,
+    samples: Annotated[int, typer.Option("--samples", min=100,
+                                         help="bootstrap resamples")] = 1000,
 ) -> None:
-    """Put training runs side by side: tagger, epochs, dev and test scores, time."""
+    """Put training runs side by side: tagger, epochs, dev and test scores, time; and
+    whether each differs from the first beyond noise."""
     from slotfill.analysis import tables
     from slotfill.training.rundir import RunDir
 
     summaries = [RunDir.open(run).summary() for run in runs]
-    if as_json:
+    tests = (_bootstrap_against_first(runs, split.value, samples)
+             if significance and len(runs) > 1 else None)
+    if as_json:  # each later run's test against the first sits in its summary
+        for summary, row in zip(summaries[1:], tests["runs"] if tests else []):
+            summary["significance"] = {k: v for k, v in tests.items() if k != "runs"} | row
         print(json.dumps(summaries, indent=2))
-    else:
-        print_table(tables.compare_table(summaries))
+        return
+    print_table(tables.compare_table(summaries))
+    if tests is not None:
+        print_table(tables.significance_table(tests))
+
+
+def _bootstrap_against_first(runs: list[Path], split: str, samples: int) -> dict:
+    """The paired bootstrap of each run against the first, on `split` of the first's
+    corpus; a run that cannot be compared says why."""
+    from slotfill.analysis.significance import paired_bootstrap, predictions_on
+
+    def predicted(run: Path):
+        best = run / "best.pt"
+        if not best.is_file():
+            return None, "no best.pt yet"
+        return predictions_on(best, split), ""
+
+    reference, reason = predicted(runs[0])
+    if reference is None:
+        return {"reference": str(runs[0]), "split": split, "error": reason, "runs": []}
+    corpus, examples, reference_predictions = reference
+    rows = []
+    for run in runs[1:]:
+        other, reason = predicted(run)
+        if other is not None and other[0] != corpus:
+            other, reason = None, f"trained on {other[0]}, not {corpus}"
+        differences = [] if other is None else paired_bootstrap(
+            examples, reference_predictions, other[2], samples)
+        rows.append({"run": str(run), "reason": reason,
+                     "differences": [d.to_dict() for d in differences]})
+    return {"reference": str(runs[0]), "split": split, "utterances": len(examples),
+            "samples": samples, "runs": rows}
 
 
 @app.command()

@@ -224,6 +224,9 @@ class TrainDisplay(TrainingLogger):
         sizes = ", ".join(f"{k} {v}" for k, v in summary["sizes"].items())
         out.print(f"corpus {summary['corpus']} ({summary['format']}): {sizes} utterances; "
                   f"{summary['words']} words, {summary['tags']} tags", markup=False)
+        if "gazetteers" in summary:
+            lists = ", ".join(f"{name} ({n})" for name, n in summary["gazetteers"].items())
+            out.print(f"gazetteers: {lists} entries", markup=False)
         for warning in summary["warnings"]:
             err.print(f"warning: {warning}", markup=False)
         if "embeddings" in summary:

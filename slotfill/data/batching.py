@@ -30,6 +30,7 @@ class EncodedSplit:
     intents: Tensor | None = None  # (N,) intent ids (training data only)
     spellings: Tensor | None = None  # (N, T_max) row of each token in `chars`, 0 = padding
     chars: Tensor | None = None  # (S, C_max) char ids of each distinct token; row 0 empty
+    features: Tensor | None = None  # (N, T_max, F) gazetteer features, 0 at padding
 
     def __len__(self) -> int:
         return len(self.lengths)
@@ -50,6 +51,7 @@ class Batch:
     intents: Tensor | None = None  # (B,) gold intent ids, for training
     spellings: Tensor | None = None  # (B, T) rows of `chars`
     chars: Tensor | None = None  # (S, C) the split's spelling table
+    features: Tensor | None = None  # (B, T, F) gazetteer features
 
 
 def encode_split(examples: Sequence[Example], vocabs: Vocabs,
@@ -80,6 +82,11 @@ def encode_split(examples: Sequence[Example], vocabs: Vocabs,
         for word, row in rows.items():
             if word:
                 split.chars[row, :len(word)] = torch.tensor(vocabs.chars.encode(word))
+    if vocabs.gazetteers is not None:
+        split.features = torch.zeros(len(examples), width, vocabs.gazetteers.size)
+        for i, example in enumerate(examples):
+            split.features[i, :len(example.tokens)] = torch.tensor(
+                vocabs.gazetteers.features(example.tokens)).view(-1, vocabs.gazetteers.size)
     return split
 
 
@@ -95,7 +102,7 @@ def make_batch(split: EncodedSplit, index: Tensor) -> Batch:
     uniform = bool((lengths == width).all())
     intents = None if split.intents is None else split.intents.index_select(0, device_index)
     return Batch(words, lengths, None if uniform else words != 0, index, rows(split.tags),
-                 intents, rows(split.spellings), split.chars)
+                 intents, rows(split.spellings), split.chars, rows(split.features))
 
 
 def bucket_batches(lengths: Tensor, batch_size: int,

@@ -5,6 +5,8 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Iterable
 
+from slotfill.data.gazetteer import Gazetteers
+
 PAD, UNK = "<pad>", "<unk>"
 
 
@@ -64,29 +66,35 @@ class Vocab:
 
 
 class Vocabs:
-    """The vocabularies a model was trained with; stored in every checkpoint.
-    `pretrained_words`: how many words at the end of `words` come from a vectors file
-    alone (model.embeddings), never from the training data."""
+    """The vocabularies a model was trained with, and its gazetteers (data.gazetteers),
+    which give words features; stored in every checkpoint. `pretrained_words`: how many
+    words at the end of `words` come from a vectors file alone (model.embeddings), never
+    from the training data."""
 
     def __init__(self, words: Vocab, tags: Vocab, intents: Vocab | None = None,
-                 chars: Vocab | None = None, pretrained_words: int = 0) -> None:
+                 chars: Vocab | None = None, pretrained_words: int = 0,
+                 gazetteers: Gazetteers | None = None) -> None:
         self.words, self.tags, self.intents, self.chars = words, tags, intents, chars
         self.pretrained_words = pretrained_words
+        self.gazetteers = gazetteers
 
     def with_pretrained(self, words: list[str]) -> Vocabs:
         """These vocabularies with `words` (from a vectors file) appended to `words`."""
         extended, added = self.words.extend(words)
-        return Vocabs(extended, self.tags, self.intents, self.chars, len(added))
+        return Vocabs(extended, self.tags, self.intents, self.chars, len(added),
+                      self.gazetteers)
 
     @classmethod
-    def build(cls, examples: Iterable, chars: bool = False) -> Vocabs:
+    def build(cls, examples: Iterable, chars: bool = False,
+              gazetteers: Gazetteers | None = None) -> Vocabs:
         """From training examples; `chars` adds a character vocabulary."""
         examples = list(examples)
         intents = [e.intent for e in examples if e.intent is not None]
         return cls(Vocab.build(e.tokens for e in examples),
                    Vocab.build((e.tags for e in examples), specials=False),
                    Vocab.build([intents], specials=False) if intents else None,
-                   Vocab.build(t for e in examples for t in e.tokens) if chars else None)
+                   Vocab.build(t for e in examples for t in e.tokens) if chars else None,
+                   gazetteers=gazetteers)
 
     def extend(self, other: Vocabs) -> tuple[Vocabs, dict[str, list[str]]]:
         """These vocabularies extended by what `other` holds beyond them (existing ids
@@ -98,7 +106,7 @@ class Vocabs:
                 merged[name] = mine
                 continue
             merged[name], added[name] = mine.extend(theirs.itos)
-        return Vocabs(**merged), added
+        return Vocabs(**merged, gazetteers=self.gazetteers), added
 
     def to_dict(self) -> dict:
         out = {name: vocab.to_dict() if vocab else None for name, vocab in
@@ -106,11 +114,15 @@ class Vocabs:
                 ("chars", self.chars))}
         if self.pretrained_words:
             out["pretrained_words"] = self.pretrained_words
+        out["gazetteers"] = self.gazetteers.to_dict() if self.gazetteers else None
         return out
 
     @classmethod
     def from_dict(cls, data: dict) -> Vocabs:
         optional = {k: Vocab.from_dict(data[k]) if data.get(k) else None
                     for k in ("intents", "chars")}
+        gazetteers = Gazetteers.from_dict(data["gazetteers"]) if data.get("gazetteers") \
+            else None
         return cls(Vocab.from_dict(data["words"]), Vocab.from_dict(data["tags"]), **optional,
-                   pretrained_words=int(data.get("pretrained_words", 0)))
+                   pretrained_words=int(data.get("pretrained_words", 0)),
+                   gazetteers=gazetteers)

@@ -7,6 +7,8 @@ the same directory, flushed and fsynced, then renamed over the target.
 
 from __future__ import annotations
 
+import ctypes
+import hashlib
 import pickle
 import platform
 from dataclasses import dataclass
@@ -23,7 +25,7 @@ from slotfill.errors import CheckpointError, ConfigError
 from slotfill.models import build_model
 
 FORMAT = "slotfill-checkpoint"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2  # 2: ensembles (`members`); format 1 files load unchanged
 _SEQ2SEQ_DECODER = ("tag_embedding.", "init.", "cell.", "attention.", "out.")
 
 
@@ -36,9 +38,18 @@ class Checkpoint:
     training_state: dict[str, Any] | None  # optimiser etc., in last.pt only
     versions: dict[str, str]
     path: Path
+    members: list[Config] | None = None  # an ensemble's member configs
+
+    @property
+    def predicts_intents(self) -> bool:
+        return any(c.model.intent for c in self.members or [self.config])
 
     def build_model(self, device: torch.device | str = "cpu") -> torch.nn.Module:
-        model = build_model(self.config.model, self.vocabs)
+        """The tagger (an Ensemble for an ensemble's file) with its weights, in eval mode."""
+        from slotfill.models.ensemble import Ensemble
+
+        model = (Ensemble(self.members, self.vocabs) if self.members
+                 else build_model(self.config.model, self.vocabs))
         try:
             model.load_state_dict(self.model_state)
         except RuntimeError as exc:
@@ -56,11 +67,27 @@ def save_checkpoint(path: Path, model: torch.nn.Module, config: Config, vocabs: 
                      "python": platform.python_version()},
         "config": config.to_dict(),
         "vocabs": vocabs.to_dict(),
-        "model": {k: v.detach().cpu() for k, v in model.state_dict().items()},
+        "model": (state := {k: v.detach().cpu() for k, v in model.state_dict().items()}),
+        "weights_checksum": fingerprint(state),
         "meta": meta,
         "training": training_state,
     }
+    configs = getattr(model, "configs", None)  # an Ensemble's members
+    if configs is not None:
+        payload["members"] = [c.to_dict() for c in configs]
     atomic_write(path, lambda f: torch.save(payload, f))
+
+
+def fingerprint(state: dict[str, torch.Tensor]) -> str:
+    """SHA-256 of the weights' names, shapes, types and bytes: torch.load does not notice
+    bytes damaged inside a tensor, so load_checkpoint compares this."""
+    digest = hashlib.sha256()
+    for name in sorted(state):
+        tensor = state[name].detach().cpu().contiguous()
+        digest.update(f"{name}:{tuple(tensor.shape)}:{tensor.dtype};".encode())
+        # the tensor's memory as bytes, one copy, without NumPy
+        digest.update(ctypes.string_at(tensor.data_ptr(), tensor.numel() * tensor.element_size()))
+    return digest.hexdigest()
 
 
 def transfer_weights(model: torch.nn.Module, state: dict[str, torch.Tensor]) -> None:
@@ -110,13 +137,21 @@ def load_checkpoint(path: str | Path) -> Checkpoint:
         config = Config.from_dict(payload["config"])
         vocabs = Vocabs.from_dict(payload["vocabs"])
         model_state = payload["model"]
+        members = ([Config.from_dict(c) for c in payload["members"]]
+                   if payload.get("members") else None)
     except ConfigError as exc:
         raise CheckpointError(f"Checkpoint {path} holds an invalid config", exc.detail) from None
     except (KeyError, TypeError, ValueError) as exc:
         raise CheckpointError(f"Checkpoint {path} is incomplete",
                               f"missing or malformed entry: {exc}") from None
-    if config.model.type == "seq2seq":  # before 0.2 the decoder's weights sat at the top
+    expected = payload.get("weights_checksum")  # absent in files before 0.2
+    if expected is not None and fingerprint(model_state) != expected:
+        raise CheckpointError(f"Cannot read checkpoint {path}: the file is truncated or "
+                              "corrupted", "its weights do not match the checksum written "
+                              "with them")
+    if config.model.type == "seq2seq" and not any(k.startswith("head.") for k in model_state):
+        # before 0.2 the decoder's weights sat at the top
         model_state = {("head." + k if k.startswith(_SEQ2SEQ_DECODER) else k): v
                        for k, v in model_state.items()}
     return Checkpoint(config, vocabs, model_state, payload.get("meta") or {},
-                      payload.get("training"), payload.get("versions") or {}, path)
+                      payload.get("training"), payload.get("versions") or {}, path, members)

@@ -144,27 +144,13 @@ class CRFHead(nn.Module):
         """The best tag ids, (B, T), for emissions (B, T, K); positions past a length are
         meaningless."""
         self._check(scores, None, mask)
-        trans, start = self._trans()
-        B, T, K = scores.shape
-        best = start + scores[:, 0]  # (B, K)
-        pointers = []
-        for t in range(1, T):
-            candidates = best.unsqueeze(2) + trans  # (B, K_prev, K)
-            value, pointer = candidates.max(dim=1)  # (B, K)
-            value = value + scores[:, t]
-            if mask is not None:  # past the end: carry the score, point to itself
-                keep = mask[:, t:t + 1]
-                value = torch.where(keep, value, best)
-                pointer = torch.where(keep, pointer, torch.arange(K, device=scores.device))
-            pointers.append(pointer)
-            best = value
-        tag = (best + self.end).argmax(dim=1)  # (B,)
-        path = [tag]
-        for pointer in reversed(pointers):
-            tag = pointer.gather(1, tag.unsqueeze(1)).squeeze(1)
-            path.append(tag)
-        return torch.stack(path[::-1], dim=1)  # (B, T)
+        return viterbi(scores, mask, *self.potentials())
 
+    def potentials(self) -> tuple[Tensor, Tensor, Tensor]:
+        """Transition (K, K), start (K,) and end (K,) scores, forbidden ones included:
+        what Viterbi decoding reads beside the emissions (an ensemble averages them)."""
+        trans, start = self._trans()
+        return trans, start, self.end
 
     # ------------------------------------------------------------ confidence
 
@@ -237,6 +223,32 @@ class CRFHead(nn.Module):
             betas.append(beta)
         log_z = torch.logsumexp(alphas[-1] + self.end, dim=1)
         return torch.stack(alphas, 1), torch.stack(betas[::-1], 1), log_z
+
+
+@torch.no_grad()
+def viterbi(scores: Tensor, mask: Tensor | None, trans: Tensor, start: Tensor,
+            end: Tensor) -> Tensor:
+    """The best tag ids (B, T) for emissions (B, T, K) under transition scores trans
+    [from, to], start and end scores; positions past a length are meaningless."""
+    B, T, K = scores.shape
+    best = start + scores[:, 0]  # (B, K)
+    pointers = []
+    for t in range(1, T):
+        candidates = best.unsqueeze(2) + trans  # (B, K_prev, K)
+        value, pointer = candidates.max(dim=1)  # (B, K)
+        value = value + scores[:, t]
+        if mask is not None:  # past the end: carry the score, point to itself
+            keep = mask[:, t:t + 1]
+            value = torch.where(keep, value, best)
+            pointer = torch.where(keep, pointer, torch.arange(K, device=scores.device))
+        pointers.append(pointer)
+        best = value
+    tag = (best + end).argmax(dim=1)  # (B,)
+    path = [tag]
+    for pointer in reversed(pointers):
+        tag = pointer.gather(1, tag.unsqueeze(1)).squeeze(1)
+        path.append(tag)
+    return torch.stack(path[::-1], dim=1)  # (B, T)
 
 
 def _log_matmul(log_v: Tensor, exp_trans: Tensor, shift: Tensor) -> Tensor:

@@ -1,4 +1,5 @@
-"""Word representations: embeddings, optional character features, optional word window.
+"""Word representations: embeddings, optional character features, optional gazetteer
+features (data/gazetteer.py), optional word window.
 
 (B, T) word ids -> (B, T, output_size). Padding positions come out as zeros, so that a
 padded batch scores exactly like the same utterances unpadded (also through windows).
@@ -66,7 +67,7 @@ class CharEncoder(nn.Module):
 
 class Embedder(nn.Module):
     def __init__(self, cfg: ModelConfig, num_words: int, num_chars: int | None,
-                 pretrained_words: int = 0) -> None:
+                 pretrained_words: int = 0, num_features: int = 0) -> None:
         super().__init__()
         self.words = nn.Embedding(num_words - pretrained_words, cfg.embedding_dim,
                                   padding_idx=0)
@@ -79,7 +80,8 @@ class Embedder(nn.Module):
                       if cfg.char != "none" else None)
         self.dropout = SequenceDropout(cfg.embedding_dropout, cfg.locked_dropout)
         self.window = cfg.context_window
-        width = cfg.embedding_dim + (cfg.char_size if self.chars else 0)
+        self.num_features = num_features  # gazetteer features, read as they are
+        width = cfg.embedding_dim + (cfg.char_size if self.chars else 0) + num_features
         self.output_size = width * (2 * self.window + 1)
 
     def lookup(self, ids: Tensor) -> Tensor:
@@ -122,6 +124,8 @@ class Embedder(nn.Module):
                 spelled = spelled * batch.mask.unsqueeze(2)
             x = torch.cat([x, spelled], dim=2)
         x = self.dropout(x)
+        if self.num_features:
+            x = torch.cat([x, batch.features.to(x.dtype)], dim=2)  # (B, T, D + F)
         if self.window:
             k = self.window  # (B, T, D) -> (B, T, (2k+1) D): words t-k .. t+k
             padded = F.pad(x, (0, 0, k, k))  # (B, T + 2k, D)

@@ -21,6 +21,7 @@ class SoftmaxHead(nn.Module):
     def __init__(self, input_size: int, num_tags: int, linear: nn.Linear | None = None) -> None:
         super().__init__()
         self.linear = linear if linear is not None else nn.Linear(input_size, num_tags)
+        self.label_smoothing = 0.0  # a training option (train.label_smoothing)
 
     def forward(self, states: Tensor, mask: Tensor | None = None) -> Tensor:
         return self.linear(states)  # (B, T, K) emission scores
@@ -30,7 +31,8 @@ class SoftmaxHead(nn.Module):
         scores = self(states)
         if mask is not None:
             scores, tags = scores[mask], tags[mask]  # (N, K), (N,)
-        return F.cross_entropy(scores.reshape(-1, scores.size(-1)), tags.reshape(-1))
+        return F.cross_entropy(scores.reshape(-1, scores.size(-1)), tags.reshape(-1),
+                               label_smoothing=self.label_smoothing)
 
     def decode(self, states: Tensor, mask: Tensor | None) -> Tensor:
         return self(states).argmax(dim=-1)  # (B, T); callers ignore padding positions
@@ -52,16 +54,47 @@ def span_products(log_probs: Tensor, spans: Tensor) -> Tensor:
 
 
 class IntentHead(nn.Module):
-    """Utterance intent from the encoder states, max-pooled over the real time steps."""
+    """The utterance's intent from the encoder states: from their maximum over the real
+    time steps (`per_token` False), or from every word, each predicting the intent, whose
+    distributions are averaged: a soft vote (Stack-Propagation, Qin et al. 2019)."""
 
-    def __init__(self, input_size: int, num_intents: int) -> None:
+    def __init__(self, input_size: int, num_intents: int, per_token: bool = False) -> None:
         super().__init__()
         self.linear = nn.Linear(input_size, num_intents)
+        self.per_token = per_token
+        self.label_smoothing = 0.0  # a training option (train.label_smoothing)
 
     def forward(self, states: Tensor, mask: Tensor | None) -> Tensor:
+        """Intent scores: (B, I) for the utterance, or (B, T, I) per word."""
+        if self.per_token:
+            return self.linear(states)  # (B, T, I)
         if mask is not None:
             states = states.masked_fill(~mask.unsqueeze(2), float("-inf"))
         return self.linear(states.amax(dim=1))  # (B, I)
 
-    def loss(self, scores: Tensor, intents: Tensor) -> Tensor:
-        return F.cross_entropy(scores, intents)
+    def probabilities(self, scores: Tensor, mask: Tensor | None) -> Tensor:
+        """The utterance's intent distribution (B, I): the words' mean vote per token."""
+        if not self.per_token:
+            return scores.softmax(dim=-1)
+        votes = scores.softmax(dim=-1)  # (B, T, I)
+        if mask is None:
+            return votes.mean(dim=1)
+        real = mask.unsqueeze(2).to(votes.dtype)  # (B, T, 1)
+        return (votes * real).sum(1) / real.sum(1)
+
+    def word_distributions(self, scores: Tensor, mask: Tensor | None, T: int) -> Tensor:
+        """What the tag layer reads of the intent (B, T, I): each word's own distribution,
+        or the utterance's at every word."""
+        if self.per_token:
+            return scores.softmax(dim=-1)
+        return scores.softmax(dim=-1).unsqueeze(1).expand(-1, T, -1)
+
+    def loss(self, scores: Tensor, intents: Tensor, mask: Tensor | None = None) -> Tensor:
+        """Cross-entropy of the utterance's intent; per token, its mean over real words."""
+        if not self.per_token:
+            return F.cross_entropy(scores, intents, label_smoothing=self.label_smoothing)
+        gold = intents.unsqueeze(1).expand(-1, scores.size(1))  # (B, T)
+        if mask is not None:
+            scores, gold = scores[mask], gold[mask]  # (N, I), (N,)
+        return F.cross_entropy(scores.reshape(-1, scores.size(-1)), gold.reshape(-1),
+                               label_smoothing=self.label_smoothing)

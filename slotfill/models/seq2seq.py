@@ -34,6 +34,7 @@ class AttentionDecoder(nn.Module):
         self.cell = nn.LSTMCell(2 * size + TAG_EMBEDDING, hidden_size, bias=bias)
         self.attention = nn.Linear(hidden_size, size, bias=False)  # W
         self.out = nn.Linear(hidden_size + 2 * size, num_tags)  # V
+        self.label_smoothing = 0.0  # a training option (train.label_smoothing)
 
     def forward(self, states: Tensor, mask: Tensor | None = None) -> Tensor:
         """The tag scores of greedy decoding, (B, T, K)."""
@@ -43,8 +44,9 @@ class AttentionDecoder(nn.Module):
         """Mean cross-entropy of the teacher-forced tag scores over real tokens."""
         scores, _ = self._steps(states, mask, tags)
         if mask is not None:
-            return F.cross_entropy(scores[mask], tags[mask])
-        return F.cross_entropy(scores.flatten(0, 1), tags.flatten())
+            scores, tags = scores[mask], tags[mask]
+        return F.cross_entropy(scores.reshape(-1, scores.size(-1)), tags.reshape(-1),
+                               label_smoothing=self.label_smoothing)
 
     def decode(self, states: Tensor, mask: Tensor | None) -> Tensor:
         return self._steps(states, mask, None)[1]

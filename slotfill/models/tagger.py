@@ -1,13 +1,15 @@
 """The tagger: word representations -> recurrent encoder -> tag head (+ intent head).
 
 Every architecture is this one module with other parts: the encoder is an Elman, Jordan,
-LSTM or GRU stack (LSTM for seq2seq), the tag head a softmax, a CRF or an attention
-decoder. Heads are built from the encoder's `output_size`.
+LSTM or GRU stack (LSTM for seq2seq), optionally followed by self-attention whose output
+joins the states; the tag head a softmax, a CRF or an attention decoder, which may also
+read the intent head's distribution (Stack-Propagation). Heads are built from the size of
+what they read.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 
 import torch
@@ -17,6 +19,7 @@ from slotfill.config import ModelConfig
 from slotfill.data.batching import Batch
 from slotfill.data.bio import extract_spans
 from slotfill.data.vocab import Vocabs
+from slotfill.models.attention import SelfAttention
 from slotfill.models.crf import CRFHead, allowed_transitions, chunk_relations
 from slotfill.models.embedder import Embedder, SequenceDropout
 from slotfill.models.encoders import build_encoder
@@ -43,11 +46,20 @@ class Tagger(nn.Module):
         num_tags = len(vocabs.tags)
         self.embedder = Embedder(cfg, len(vocabs.words),
                                  len(vocabs.chars) if vocabs.chars else None,
-                                 pretrained_words=vocabs.pretrained_words)
+                                 pretrained_words=vocabs.pretrained_words,
+                                 num_features=vocabs.gazetteers.size if vocabs.gazetteers else 0)
         self.encoder = build_encoder(cfg, self.embedder.output_size, num_tags)
         self.output_dropout = SequenceDropout(cfg.output_dropout, cfg.locked_dropout)
         self.tag_names = list(vocabs.tags.itos)  # for the spans confidences are given to
         size, shared = self.encoder.output_size, getattr(self.encoder, "tag_layer", None)
+        self.attention = SelfAttention(size, cfg.attention_heads) if cfg.attention_heads \
+            else None
+        size *= 2 if self.attention is not None else 1
+        self.intent_head = IntentHead(size, len(vocabs.intents), cfg.intent_level == "token") \
+            if cfg.intent else None
+        self.intent_to_slots = cfg.intent_to_slots
+        if self.intent_to_slots:
+            size += len(vocabs.intents)
         if cfg.type == "seq2seq":
             self.head = AttentionDecoder(size, cfg.hidden_size, num_tags, cfg.bias)
         elif cfg.head == "crf":
@@ -55,61 +67,99 @@ class Tagger(nn.Module):
                                 linear=shared, chunks=chunk_relations(vocabs.tags.itos))
         else:
             self.head = SoftmaxHead(size, num_tags, linear=shared)
-        self.intent_head = IntentHead(size, len(vocabs.intents)) if cfg.intent else None
 
     def states(self, batch: Batch) -> Tensor:
+        """Encoder states, with the self-attention summaries beside them: (B, T, H')."""
         x = self.embedder(batch)  # (B, T, D)
-        return self.output_dropout(self.encoder(x, batch.lengths, batch.mask))  # (B, T, H')
+        states = self.encoder(x, batch.lengths, batch.mask)  # (B, T, H)
+        if self.attention is not None:
+            states = torch.cat([states, self.attention(states, batch.mask)], dim=2)
+        return self.output_dropout(states)
+
+    def read(self, batch: Batch) -> tuple[Tensor, Tensor | None]:
+        """What the tag head reads (B, T, S), and the intent scores (None without)."""
+        states = self.states(batch)
+        if self.intent_head is None:
+            return states, None
+        intent = self.intent_head(states, batch.mask)
+        if self.intent_to_slots:
+            seen = self.intent_head.word_distributions(intent, batch.mask, states.size(1))
+            states = torch.cat([states, seen], dim=2)  # (B, T, H' + I)
+        return states, intent
 
     def scores(self, batch: Batch) -> Tensor:
         """Tag scores (B, T, K): a softmax or CRF head's emissions, the decoder's scores
         while it decodes greedily."""
-        return self.head(self.states(batch), batch.mask)
+        return self.head(self.read(batch)[0], batch.mask)
+
+    def outputs(self, batch: Batch) -> tuple[Tensor, Tensor | None]:
+        """Tag scores (B, T, K) and the intent distribution (B, I) or None: what an
+        ensemble averages."""
+        states, intent = self.read(batch)
+        probabilities = (self.intent_head.probabilities(intent, batch.mask)
+                         if intent is not None else None)
+        return self.head(states, batch.mask), probabilities
 
     def forward(self, batch: Batch) -> Tensor:
         """The training loss (so that DistributedDataParallel can wrap the model)."""
         return self.loss(batch)
 
     def loss(self, batch: Batch) -> Tensor:
-        states = self.states(batch)
+        states, intent = self.read(batch)
         loss = self.head.loss(states, batch.tags, batch.mask)
-        if self.intent_head is not None:
-            loss = loss + self.intent_head.loss(self.intent_head(states, batch.mask),
-                                                batch.intents)
+        if intent is not None:
+            loss = loss + self.intent_head.loss(intent, batch.intents, batch.mask)
         return loss
 
     def decode(self, batch: Batch) -> Decoded:
         """Best tag ids (B, T) (positions past a length are meaningless) and intents."""
-        states = self.states(batch)
+        states, intent = self.read(batch)
         tags = self.head.decode(states, batch.mask)
-        intents = (self.intent_head(states, batch.mask).argmax(1)
-                   if self.intent_head is not None else None)
+        intents = (self.intent_head.probabilities(intent, batch.mask).argmax(1)
+                   if intent is not None else None)
         return tags, intents
 
     def decode_with_confidence(self, batch: Batch) -> tuple[Tensor, Tensor | None, Confidence]:
         """What `decode` gives, plus the confidence of every span in the decoded tags
         (data/bio.extract_spans) and of every predicted intent."""
-        states = self.states(batch)
+        states, intent = self.read(batch)
         tags = self.head.decode(states, batch.mask)  # (B, T)
-        lengths = batch.lengths.tolist()
-        found = [[(start, end) for _, start, end in
-                  extract_spans([self.tag_names[i] for i in row[:n]])]
-                 for row, n in zip(tags.tolist(), lengths)]
-        spans = torch.tensor([(b, start, end) for b, row in enumerate(found)
-                              for start, end in row], dtype=torch.long,
-                             device=tags.device).view(-1, 3)  # (N, 3)
-        values = (self.head.span_confidence(states, batch.mask, tags, spans).tolist()
-                  if len(spans) else [])
-        confidence, i = [], 0
-        for row in found:
-            confidence.append(dict(zip(row, values[i:i + len(row)])))
-            i += len(row)
-        intents = intent_p = None
-        if self.intent_head is not None:
-            scores = self.intent_head(states, batch.mask).float()  # (B, I)
-            intents = scores.argmax(1)  # as `decode` picks them
-            intent_p = scores.softmax(1).gather(1, intents.unsqueeze(1)).squeeze(1).tolist()
-        return tags, intents, Confidence(confidence, intent_p)
+        probabilities = (self.intent_head.probabilities(intent, batch.mask)
+                         if intent is not None else None)
+        return with_confidence(
+            tags, probabilities, batch, self.tag_names,
+            lambda spans: self.head.span_confidence(states, batch.mask, tags, spans))
+
+    def set_label_smoothing(self, amount: float) -> None:
+        """Smooth the cross-entropy losses (train.label_smoothing; a CRF has none)."""
+        for part in (self.head, self.intent_head):
+            if hasattr(part, "label_smoothing"):
+                part.label_smoothing = amount
+
+
+def with_confidence(tags: Tensor, intent_probabilities: Tensor | None, batch: Batch,
+                    tag_names: Sequence[str],
+                    span_confidence: Callable[[Tensor], Tensor]
+                    ) -> tuple[Tensor, Tensor | None, Confidence]:
+    """Decoded tags (B, T) and intent distributions (B, I) or None, with the confidence
+    of each span of the tags, `span_confidence(spans (N, 3): row, start, end)` -> (N,),
+    and of each predicted intent (its probability)."""
+    found = [[(start, end) for _, start, end in extract_spans([tag_names[i] for i in row[:n]])]
+             for row, n in zip(tags.tolist(), batch.lengths.tolist())]
+    spans = torch.tensor([(b, start, end) for b, row in enumerate(found)
+                          for start, end in row], dtype=torch.long,
+                         device=tags.device).view(-1, 3)  # (N, 3)
+    values = span_confidence(spans).tolist() if len(spans) else []
+    confidence, i = [], 0
+    for row in found:
+        confidence.append(dict(zip(row, values[i:i + len(row)])))
+        i += len(row)
+    intents = intent_p = None
+    if intent_probabilities is not None:
+        probabilities = intent_probabilities.float()  # (B, I)
+        intents = probabilities.argmax(1)  # as `decode` picks them
+        intent_p = probabilities.gather(1, intents.unsqueeze(1)).squeeze(1).tolist()
+    return tags, intents, Confidence(confidence, intent_p)
 
 
 def build_model(cfg: ModelConfig, vocabs: Vocabs,

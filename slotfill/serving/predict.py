@@ -28,7 +28,7 @@ class Predictor:
         self.config = ckpt.config
         self.batch_size = batch_size
         self.known = frozenset(ckpt.vocabs.words.itos[2:])  # minus <pad>, <unk>
-        self.predicts_intents = ckpt.config.model.intent
+        self.predicts_intents = ckpt.predicts_intents
 
     def predict(self, texts: Sequence[str],
                 tokenized: Sequence[list[Token]] | None = None) -> list[dict]:

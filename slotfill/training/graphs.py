@@ -43,6 +43,8 @@ def unsupported(cfg: Config, device: torch.device, distributed: bool) -> str | N
         return "character features (their distinct spellings vary per batch)"
     if cfg.train.precision == "fp16":
         return "train.precision=fp16 (the loss scaler reads overflow flags on the host)"
+    if cfg.train.augment:
+        return "train.augment (the training data is re-encoded every epoch)"
     return None
 
 
@@ -111,7 +113,8 @@ class GraphedSteps:
             return None if t is None else t.index_select(0, index)[:, :width]
         lengths = torch.full((len(index),), width, dtype=torch.long)  # CPU, as in make_batch
         intents = None if data.intents is None else data.intents.index_select(0, index)
-        return Batch(rows(data.words), lengths, None, index, rows(data.tags), intents)
+        return Batch(rows(data.words), lengths, None, index, rows(data.tags), intents,
+                     features=rows(data.features))
 
     def _record(self, index: Tensor, width: int) -> _Recorded:
         static = index.clone()

@@ -12,10 +12,12 @@ from typing import Any
 from slotfill.config import Config
 from slotfill.data.check import soft_problems
 from slotfill.data.corpus import Corpus, ReadOptions, read_corpus
+from slotfill.data.gazetteer import load_gazetteers
 from slotfill.data.vocab import Vocabs
 from slotfill.errors import ConfigError, DataError
 from slotfill.models.checkpoint import Checkpoint, load_checkpoint, transfer_weights
 from slotfill.models.vectors import Pretrained, read_vectors
+from slotfill.training.augment import slot_type
 from slotfill.training.loggers import require_tensorboard
 
 # model keys that change no weight's shape or meaning: a fine-tuned run may change them
@@ -47,6 +49,9 @@ class Prepared:
                    "sizes": {name: len(split) for name, split in self.corpus.splits.items()},
                    "words": len(self.vocabs.words), "tags": len(self.vocabs.tags),
                    "warnings": self.corpus.warnings}
+        if self.vocabs.gazetteers is not None:
+            summary["gazetteers"] = {name: len(entries) for name, entries in
+                                     self.vocabs.gazetteers.lists.items()}
         if self.initial is not None:
             summary["init"] = {"from": str(self.initial.path),
                                "added": {k: len(v) for k, v in self.added.items()}}
@@ -68,7 +73,15 @@ def prepare(cfg: Config) -> Prepared:
                         "no intent for every utterance",
                         "add intents (a `label` file per split, or `# intent:` lines), "
                         "or set model.intent=false")
-    vocabs = Vocabs.build(corpus["train"], chars=cfg.model.char != "none")
+    gazetteers = load_gazetteers(cfg.data.gazetteers) if cfg.data.gazetteers else None
+    vocabs = Vocabs.build(corpus["train"], chars=cfg.model.char != "none",
+                          gazetteers=gazetteers)
+    if cfg.train.augment:
+        types = {slot_type(t[2:]) for t in vocabs.tags.itos if t != "O"}
+        if not types & set(gazetteers.names):
+            corpus.warnings.append(
+                "train.augment: no gazetteer is named after a slot type of this corpus, so "
+                f"nothing is substituted (slot types: {', '.join(sorted(types)[:12])} ...)")
     if cfg.model.embeddings is not None:
         m = cfg.model
         vectors = read_vectors(m.embeddings, vocabs.words.itos[2:], m.embedding_dim,
@@ -78,6 +91,10 @@ def prepare(cfg: Config) -> Prepared:
     if cfg.train.init is None:
         return Prepared(corpus, vocabs)
     initial = load_initial(cfg)
+    if initial.vocabs.gazetteers != gazetteers:
+        raise ConfigError(f"train.init: {initial.path} has other gazetteers",
+                          "starting from its weights needs the same data.gazetteers "
+                          "(the same lists: each gives the model features)")
     merged, added = initial.vocabs.extend(vocabs)
     return Prepared(corpus, merged, initial, added)
 
@@ -87,6 +104,9 @@ def load_initial(cfg: Config) -> Checkpoint:
     from slotfill.training.rundir import resolve_model
 
     initial = load_checkpoint(resolve_model(cfg.train.init))
+    if initial.members:
+        raise ConfigError(f"train.init: {initial.path} is an ensemble",
+                          "start from one of its members' run directories")
     mine, theirs = dataclasses.asdict(cfg.model), dataclasses.asdict(initial.config.model)
     differ = [f"model.{k}: {theirs[k]!r} in the init run, {mine[k]!r} here"
               for k in mine if k not in REGULARISERS and mine[k] != theirs.get(k)]

@@ -76,9 +76,17 @@ def resume(run_dir: str | Path, *, loggers: Iterable[TrainingLogger] = (),
     return _Run(last.config, run, None, loggers, dist).execute(last)
 
 
+def selection_score(scores: dict, metric: str) -> float:
+    """The dev score that train.select names: slot F1, or its mean with intent accuracy."""
+    if metric == "f1_intent":
+        return (scores["f1"] + scores["intent_accuracy"]) / 2
+    return scores["f1"]
+
+
 @dataclass
 class Selection:
-    """Model selection and early stopping on dev F1."""
+    """Model selection and early stopping on a dev score (train.select; the field keeps
+    its name `best_f1` so that older runs resume)."""
 
     best_f1: float = -1.0
     best_epoch: int = 0
@@ -187,13 +195,14 @@ class _Run:
 
         def on_dev_batch(done: int, total: int) -> None:
             self.loggers.step(Step(epoch, epochs, "dev", done, total))
-        scores = dist.sum_counts(self.dev.counts(trainer.model, on_dev_batch)).scores()
-        trainer.end_epoch(scores["f1"])
-        improved = self.selection.update(epoch, scores["f1"])
-        meta = {"epoch": epoch, "dev_f1": scores["f1"]}
-        if improved and main:
-            save_checkpoint(self.run.best, trainer.model, self.cfg, self.prepared.vocabs,
-                            meta)
+        with trainer.evaluated_model() as model:
+            scores = dist.sum_counts(self.dev.counts(model, on_dev_batch)).scores()
+            improved = self.selection.update(epoch, selection_score(scores,
+                                                                    self.cfg.train.select))
+            meta = {"epoch": epoch, "dev_f1": scores["f1"]}
+            if improved and main:
+                save_checkpoint(self.run.best, model, self.cfg, self.prepared.vocabs, meta)
+        trainer.end_epoch(selection_score(scores, self.cfg.train.select))
         self.history.append(EpochRecord(
             epoch=epoch, train_loss=stats.loss, dev_precision=scores["precision"],
             dev_recall=scores["recall"], dev_f1=scores["f1"], grad_norm=stats.grad_norm,

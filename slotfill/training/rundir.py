@@ -5,7 +5,8 @@
     best.pt        checkpoint with the best dev F1 so far
     last.pt        end of the latest epoch, or where an interrupted one stopped
     history.csv    one row per epoch (events.EpochRecord)
-    metrics.json   best_epoch, epochs, and the dev and test scores of best.pt
+    metrics.json   best_epoch, epochs, and the dev and test scores of best.pt (an
+                   ensemble's directory, from `slotfill ensemble`, lists its members)
     metrics.md     the same as tables
     report.html, curves.png, tensorboard/   the run report, its curves, event files
 
@@ -154,14 +155,17 @@ class RunDir:
         return [{k: (int(v) if k == "epoch" else v == "True" if k == "best" else float(v))
                  for k, v in row.items()} for row in rows]
 
-    def write_metrics(self, best_epoch: int, epochs: int, dev: dict,
-                      test: dict | None) -> None:
+    def write_metrics(self, best_epoch: int | None, epochs: int, dev: dict,
+                      test: dict | None, members: list[str] | None = None) -> None:
+        """Final scores; an ensemble (no epochs of its own) names its `members`."""
         from slotfill.analysis.tables import metrics_markdown
 
         columns = {"dev": dev, **({"test": test} if test is not None else {})}
+        extra = {"members": members} if members else {}
         _write_json(self.path / "metrics.json",
-                    {"best_epoch": best_epoch, "epochs": epochs, **columns})
-        heading = f"Scores of best.pt (epoch {best_epoch} of {epochs})"
+                    {"best_epoch": best_epoch, "epochs": epochs, **extra, **columns})
+        heading = (f"Scores of the ensemble of {len(members)} models" if members else
+                   f"Scores of best.pt (epoch {best_epoch} of {epochs})")
         atomic_write(self.path / "metrics.md",
                      lambda f: f.write(metrics_markdown(columns, heading).encode()))
 
@@ -186,6 +190,8 @@ class RunDir:
         if metrics is not None:
             summary["best_epoch"] = metrics["best_epoch"]
             summary["dev"], summary["test"] = metrics["dev"], metrics.get("test")
+            if metrics.get("members"):
+                summary["members"] = metrics["members"]
         return summary
 
 

@@ -8,7 +8,7 @@ import math
 import time
 import warnings
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -21,6 +21,8 @@ from slotfill.errors import ConfigError, RunDirError
 from slotfill.models import build_model
 from slotfill.runtime import configure_threads, resolve_device, seed_everything
 from slotfill.training import graphs
+from slotfill.training.augment import SlotSubstitution
+from slotfill.training.averaging import WeightAverage
 from slotfill.training.distributed import Dist
 from slotfill.training.prepare import Prepared
 
@@ -52,9 +54,14 @@ class Trainer:
         self.device = dist.device(resolve_device(tc.device))
         examples = prepared.corpus["train"]
         self.data = encode_split(examples, self.vocabs, labels=True).to(self.device)
+        self.augment = (SlotSubstitution(examples, tc.augment, self.vocabs.tags,
+                                         self.vocabs.gazetteers, tc.seed)
+                        if tc.augment else None)
         self.model = build_model(cfg.model, self.vocabs, (e.tags for e in examples))
         prepared.initialise(self.model)  # train.init's weights, pretrained vectors
         self.model.to(self.device)
+        self.model.set_label_smoothing(tc.label_smoothing)
+        self.average = WeightAverage(self.model, tc.ema) if tc.ema else None
         self.forward = self.model  # the module whose call computes the training loss
         if dist.enabled:
             from torch.nn.parallel import DistributedDataParallel
@@ -96,8 +103,14 @@ class Trainer:
         resumed = self.position
         if resumed:
             self.generator.set_state(resumed["generator"])
+            if self.augment is not None:
+                self.augment.generator.set_state(resumed["augment"])
         position = {"generator": self.generator.get_state(), "step": 0,
-                    "loss_sum": 0.0, "norm_sum": 0.0}
+                    "loss_sum": 0.0, "norm_sum": 0.0,
+                    "augment": self.augment.generator.get_state() if self.augment else None}
+        if self.augment is not None:  # this epoch's rewritten utterances
+            self.data = encode_split(self.augment.draw(), self.vocabs,
+                                     labels=True).to(self.device)
         batches = self._batches(self.generator)
         if self.graphs is not None:  # the epoch's batch indices, moved in one copy
             on_device = torch.cat(batches).to(self.device).split([len(b) for b in batches])
@@ -116,6 +129,8 @@ class Trainer:
             if self.graphs is None:
                 self.optimizer.zero_grad(set_to_none=True)
                 loss, norm = self._step(make_batch(self.data, index))
+            if self.average is not None:
+                self.average.update()
             if isinstance(self.scheduler, torch.optim.lr_scheduler.LambdaLR):
                 self.scheduler.step()
             loss_sum += loss
@@ -161,6 +176,16 @@ class Trainer:
         if isinstance(self.scheduler, torch.optim.lr_scheduler.ReduceLROnPlateau):
             self.scheduler.step(dev_f1)
 
+    @contextlib.contextmanager
+    def evaluated_model(self) -> Iterator[torch.nn.Module]:
+        """The model with the weights that are scored and saved as best.pt: the running
+        average with train.ema, else the trained weights."""
+        if self.average is None:
+            yield self.model
+        else:
+            with self.average.swapped_in() as model:
+                yield model
+
     @property
     def lr(self) -> float:
         return float(self.optimizer.param_groups[0]["lr"])  # a device tensor with graphs
@@ -178,6 +203,8 @@ class Trainer:
             "generator": self.generator.get_state(),
             "position": self.position,
             "scaler": self.scaler.state_dict() if self.scaler else None,
+            "average": self.average.state_dict() if self.average else None,
+            "augment": self.augment.generator.get_state() if self.augment else None,
         }
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
@@ -205,6 +232,10 @@ class Trainer:
                 group["capturable"] = capturable
         if self.scheduler is not None and hasattr(self.scheduler, "base_lrs"):
             self.scheduler.base_lrs = [float(lr) for lr in self.scheduler.base_lrs]
+        if self.average is not None and state.get("average"):
+            self.average.load_state_dict(state["average"])
+        if self.augment is not None and state.get("augment") is not None:
+            self.augment.generator.set_state(state["augment"])
 
 
 def make_optimizer(cfg: Config, model: torch.nn.Module,
@@ -230,8 +261,9 @@ def learning_rate(lr: float, device: torch.device, capturable: bool) -> float | 
 
 def make_scheduler(kind: str, optimizer: torch.optim.Optimizer, steps: int):
     """linear/cosine: decay per batch to 0 at the last step; plateau: per epoch on dev F1."""
-    factors = {"linear": lambda i: 1 - i / steps,
-               "cosine": lambda i: 0.5 * (1 + math.cos(math.pi * i / steps))}
+    # (steps is an estimate when train.augment varies the batches: hence the clamps)
+    factors = {"linear": lambda i: max(0.0, 1 - i / steps),
+               "cosine": lambda i: 0.5 * (1 + math.cos(math.pi * min(i / steps, 1.0)))}
     if kind in factors:
         scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, factors[kind])
         # plain numbers: a device-tensor base rate would make every step wait for the
