@@ -73,8 +73,16 @@ def test_an_ensemble_of_one_model_twice_tags_like_the_model(members, tmp_path):
     batch = batch_of(single.vocabs)
     with torch.no_grad():
         alone = single.build_model().decode(batch)[0]
-        twice = load_checkpoint(tmp_path / "twice" / "best.pt").build_model().decode(batch)[0]
+        twice_model = load_checkpoint(tmp_path / "twice" / "best.pt").build_model()
+        twice = twice_model.decode(batch)[0]
+        sure_alone = single.build_model().decode_with_confidence(batch)[2]
+        sure_twice = twice_model.decode_with_confidence(batch)[2]
     assert torch.equal(alone, twice)
+    # an ensemble's span confidence is its members' mean: here the model's own
+    assert any(sure_alone.spans)
+    for mine, theirs in zip(sure_alone.spans, sure_twice.spans):
+        assert mine.keys() == theirs.keys()
+        assert all(abs(mine[k] - theirs[k]) < 1e-6 for k in mine)
 
 
 def test_the_ensemble_works_wherever_a_model_does(members, tmp_path):

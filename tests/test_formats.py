@@ -211,6 +211,15 @@ def test_rasa_errors_name_the_line(tmp_path):
     assert "not valid JSON" in info.value.detail
 
 
+@pytest.mark.parametrize("broken", ["[Tokyo](city", "[Tokyo] (city)", 'Tokyo]{"entity": "city"}'])
+def test_rasa_half_written_entities_are_errors_not_text(tmp_path, broken):
+    path = tmp_path / "nlu.yml"
+    path.write_text(RASA.replace("[Tokyo](city:tokyo)", broken))
+    with pytest.raises(DataError) as info:
+        read_corpus(path, options=SPLIT)
+    assert f"{path}:8: " in info.value.detail and "looks like an entity" in info.value.detail
+
+
 def test_data_split_only_for_corpora_without_splits(tmp_path):
     for split in ("train", "valid", "test"):
         write_jsonl(tmp_path / f"{split}.jsonl", ROWS)

@@ -26,6 +26,8 @@ from slotfill.data.formats.files import read_lines, split_unsplit
 
 NAME = "rasa"
 DESCRIPTION = "Rasa NLU YAML (nlu: - intent: ... examples: |), split by data.split"
+# what a mistyped entity leaves in the text: `](` or `]{`, maybe with spaces between
+_HALF_WRITTEN = re.compile(r"\]\s*[({]")
 _ENTITY = re.compile(r"\[([^\]]+)\](?:\(([^)]+)\)|(\{[^}]*\}))")
 _SUFFIXES = (".yml", ".yaml")
 
@@ -128,6 +130,11 @@ def _example(marked: str, intent: str, where: str, options: ReadOptions,
         position += len(words)
         last = match.end()
     text_parts.append(marked[last:])
+    for part in text_parts[::2]:  # the text between entities: no annotation left over
+        if _HALF_WRITTEN.search(part):
+            issues.error(f"{where}: {marked!r} looks like an entity annotation but is not "
+                         'one; write [words](slot) or [words]{"entity": "slot"}')
+            return None
     return annotated_example("".join(text_parts), spans, intent, where, options.tokenizer,
                              issues)
 
