@@ -123,3 +123,11 @@ def test_wall_smoke(tmp_path):
     run("wall.py", "--skip-suite", "--set", f"data.path={TINY}", "train.epochs=1",
         "model.hidden_size=8", "train.report=false", "--output", str(output))
     assert "| `slotfill train` (default config" in output.read_text()
+
+
+def test_chinese_smoke(tmp_path):
+    output = tmp_path / "zh.md"
+    run("chinese.py", "--set", "train.epochs=1", "model.hidden_size=8", "train.report=false",
+        "--output", str(output))
+    written = output.read_text(encoding="utf-8")
+    assert "| 1 (best) |" in written and "| 我想11月2日到达台北 |" in written
