@@ -73,3 +73,25 @@ def test_malicious_pickle_is_refused_and_never_runs(tmp_path):
     assert not marker.exists()
     torch.load(path, weights_only=False)  # what an unsafe loader would have done
     assert marker.exists()
+
+
+def test_a_seq2seq_checkpoint_from_before_the_tagger_refactor_loads(tmp_path):
+    """Before 0.2 the decoder's weights sat at the top of the state dict (no `head.`),
+    and checkpoints had no checksum: such a file still loads and tags the same."""
+    from conftest import CONFIGS, tiny_overrides
+
+    from slotfill.config import load_config
+    from slotfill.models import build_model
+    from slotfill.training.prepare import prepare
+
+    cfg = load_config(CONFIGS / "seq2seq.yaml", tiny_overrides())
+    vocabs = prepare(cfg).vocabs
+    model = build_model(cfg.model, vocabs).eval()
+    save_checkpoint(tmp_path / "new.pt", model, cfg, vocabs, {"epoch": 1, "dev_f1": 0.0})
+    payload = torch.load(tmp_path / "new.pt", weights_only=True)
+    payload["model"] = {k.removeprefix("head."): v for k, v in payload["model"].items()}
+    payload.pop("weights_checksum")
+    torch.save(payload, tmp_path / "old.pt")
+    old = load_checkpoint(tmp_path / "old.pt").build_model()
+    for key, value in model.state_dict().items():
+        assert torch.equal(old.state_dict()[key], value), key
