@@ -35,14 +35,15 @@ def brute_force(head: CRFHead, emissions: torch.Tensor):
 
 
 def test_bio_constraints():
-    allowed, start = allowed_transitions(TAGS)
+    allowed, start, end = allowed_transitions(TAGS)
     i = {t: n for n, t in enumerate(TAGS)}
+    assert end.all()  # BIO lets an utterance end with any tag
     assert not start[i["I-a"]] and start[i["B-a"]] and start[i["O"]]
     assert allowed[i["B-a"], i["I-a"]] and allowed[i["I-a"], i["I-a"]]
     assert not allowed[i["O"], i["I-a"]] and not allowed[i["B-b"], i["I-a"]]
     assert allowed[i["I-b"], i["B-a"]] and allowed[i["O"], i["O"]]
     # a transition the training data contains is allowed even if BIO forbids it
-    allowed, start = allowed_transitions(TAGS, [["I-b", "O", "I-a"]])
+    allowed, start, _ = allowed_transitions(TAGS, [["I-b", "O", "I-a"]])
     assert start[i["I-b"]] and allowed[i["O"], i["I-a"]]
 
 
@@ -87,7 +88,7 @@ def test_decoding_never_produces_a_forbidden_transition():
     emissions = torch.zeros(50, 6, len(TAGS))
     emissions[:, :, TAGS.index("I-a")] = 5.0  # strongly prefers I-a everywhere
     best = head.viterbi(emissions, None)
-    allowed, start = allowed_transitions(TAGS)
+    allowed, start, _ = allowed_transitions(TAGS)
     for row in best.tolist():
         assert start[row[0]]
         assert all(allowed[a, b] for a, b in zip(row, row[1:]))
@@ -140,3 +141,53 @@ def test_inputs_are_checked_with_messages_that_say_what_was_expected():
         head.nll(emissions, tags[:, :4], None)
     with pytest.raises(ValueError, match="emissions and mask must match"):
         head.viterbi(emissions, torch.ones(5, 2, dtype=torch.bool))
+
+
+BIOES = ["O", "B-a", "I-a", "E-a", "S-a", "B-b", "E-b", "S-b"]
+BIOES_TRAIN = [["B-a", "I-a", "E-a", "O", "S-b"], ["S-a", "B-b", "E-b"]]
+
+
+def test_bioes_constraints_cover_transitions_first_and_last_tags():
+    allowed, start, end = allowed_transitions(BIOES, BIOES_TRAIN)
+    i = {t: n for n, t in enumerate(BIOES)}
+    assert allowed[i["B-a"], i["I-a"]] and allowed[i["B-a"], i["E-a"]]
+    assert not allowed[i["B-a"], i["O"]] and not allowed[i["B-a"], i["S-a"]]
+    assert not allowed[i["B-a"], i["E-b"]] and not allowed[i["O"], i["E-a"]]
+    assert allowed[i["E-a"], i["B-b"]] and allowed[i["S-a"], i["S-a"]]
+    assert not start[i["I-a"]] and not start[i["E-a"]] and start[i["S-b"]]
+    assert end[i["E-a"]] and end[i["S-a"]] and end[i["O"]]
+    assert not end[i["B-a"]] and not end[i["I-a"]]
+    # IOB1, told by its sequences: I- may start a chunk, B- only follows its own type
+    iob1 = ["O", "B-a", "I-a", "I-b"]
+    allowed, start, end = allowed_transitions(iob1, [["I-a", "I-a", "B-a", "O", "I-b"]])
+    assert start[iob1.index("I-a")] and not start[iob1.index("B-a")] and end.all()
+    assert allowed[iob1.index("O"), iob1.index("I-b")]
+    assert not allowed[iob1.index("I-b"), iob1.index("B-a")]
+
+
+def test_bioes_decoding_and_likelihood_respect_the_scheme():
+    from slotfill.data.bio import transition_problems
+    torch.manual_seed(5)
+    head = CRFHead(3, *allowed_transitions(BIOES, BIOES_TRAIN))
+    with torch.no_grad():
+        head.transitions.zero_()
+    emissions = torch.randn(200, 4, len(BIOES)) * 3
+    emissions[:, -1, BIOES.index("B-a")] += 10.0  # the last tag wants to open a chunk
+    for row in head.viterbi(emissions, None).tolist():
+        assert transition_problems([BIOES[k] for k in row], "bioes") == []
+    # the forbidden last tags count in the partition function as in brute force
+    one = emissions[:1, :3]
+    trans, start = head._trans()
+    sequences = itertools.product(range(len(BIOES)), repeat=3)
+    total = torch.logsumexp(torch.stack([
+        start[s[0]] + head._end()[s[-1]] + sum(one[0, t, y] for t, y in enumerate(s))
+        + sum(trans[a, b] for a, b in zip(s, s[1:])) for s in sequences]), 0)
+    torch.testing.assert_close(head.log_partition(one, None, trans, start)[0], total)
+
+
+def test_a_checkpoint_from_before_end_constraints_loads_with_every_end_allowed():
+    head = CRFHead(3, *allowed_transitions(BIOES, BIOES_TRAIN))
+    state = {k: v for k, v in head.state_dict().items() if k != "end_mask"}
+    again = CRFHead(3, *allowed_transitions(BIOES))
+    again.load_state_dict(state)  # strict: nothing missing
+    assert torch.equal(again.end_mask, torch.zeros(len(BIOES)))

@@ -7,16 +7,23 @@ from conftest import TINY
 from typer.testing import CliRunner
 
 from slotfill.cli import app
-from slotfill.data.bio import bio_problems
+from slotfill.data.bio import transition_problems
 from slotfill.data.check import check_corpus
 
 runner = CliRunner()
 
 
-def test_bio_problems():
-    assert bio_problems(("B-a", "I-a", "O")) == []
-    assert bio_problems(("I-a", "O", "B-a", "I-b")) == [
+def test_transition_problems_in_each_scheme():
+    assert transition_problems(("B-a", "I-a", "O")) == []
+    assert transition_problems(("I-a", "O", "B-a", "I-b")) == [
         "token 1: I-a after the start", "token 4: I-b after B-a"]
+    assert transition_problems(("I-a", "B-a", "O", "I-b"), "iob1") == []
+    assert transition_problems(("B-a", "O", "B-b"), "iob1") == [
+        "token 1: B-a after the start", "token 3: B-b after O"]
+    assert transition_problems(("B-a", "E-a", "S-b", "O"), "bioes") == []
+    assert transition_problems(("B-a", "O", "E-a", "B-b"), "bioes") == [
+        "token 2: O after B-a", "token 3: E-a after O", "token 4: B-b ends the utterance"]
+    assert transition_problems(("U-a", "B-b", "I-b", "L-b"), "bilou") == []
 
 
 def test_clean_corpus_report(tmp_path):

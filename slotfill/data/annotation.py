@@ -3,7 +3,8 @@ and character-offset spans (jsonl, MASSIVE, Rasa).
 
 Tokens as a file writes them are normalised as predict normalises text, and a token of a
 script written without spaces is cut into characters (data.tokenizer), its tag spread
-over them (`B-x` -> `B-x I-x`), so that training sees what predict will see.
+over them in its scheme (`B-x` -> `B-x I-x`, `S-x` -> `B-x E-x`), so that training sees
+what predict will see.
 
 For spans, the text is split by the same tokeniser as predict (data/tokenize.py).
 The text is split by the same tokeniser as predict (data/tokenize.py). A span must cover
@@ -17,7 +18,7 @@ from __future__ import annotations
 
 from typing import NamedTuple
 
-from slotfill.data.bio import extract_spans
+from slotfill.data.bio import extract_spans, spread_tag
 from slotfill.data.example import Example, Issues, Written
 from slotfill.data.tokenize import PUNCTUATION, join_written, split_written, tokenize
 
@@ -32,9 +33,7 @@ def token_example(words: list[str], tags: list[str], intent: str | None, where: 
         parts = split_written(word, tokenizer)
         tokens += [p.norm for p in parts]
         pieces += [p.text for p in parts]
-        prefix, dash, kind = tag.partition("-")
-        more = f"I-{kind}" if dash and prefix in ("B", "I") else tag
-        spread += [tag] + [more] * (len(parts) - 1)
+        spread += spread_tag(tag, len(parts))
     text, offsets = join_written(pieces)
     return Example(tuple(tokens), tuple(spread), intent, where, Written(text, tuple(offsets)))
 

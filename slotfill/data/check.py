@@ -2,10 +2,12 @@
 
 Hard problems (the readers find them; training refuses the corpus): token/tag count
 mismatches, unreadable or non-UTF-8 files, missing or empty splits, label files with a
-different line count, malformed JSON or YAML, spans that cut a word, overlap or lie
-outside their text. Soft problems (warnings; training goes on): invalid BIO
-transitions, utterances shared by train and dev/test, tags or intents found only in
-dev/test, blank lines, spans repaired (spaces at their edges, given twice).
+different line count, malformed JSON or YAML, span offsets that are not integers.
+Repairs (warnings, errors with data.strict: data/annotation.py): spans that cut
+a word, overlap, lie outside their text or are empty, labels that are no slot names.
+Soft problems (warnings; training goes on): transitions the corpus's tag scheme forbids,
+utterances shared by train and dev/test, tags or intents found only in dev/test, blank
+lines. The report names the tag scheme (data/bio.py), detected from the training tags.
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from slotfill.data.bio import bio_problems, extract_spans
+from slotfill.data.bio import SCHEMES, detect_scheme, extract_spans, transition_problems
 from slotfill.data.corpus import Corpus, Example, ReadOptions, scan_corpus
 
 _EXAMPLES_SHOWN = 5  # per kind of warning
@@ -40,11 +42,12 @@ class DataReport:
     format: str
     splits: dict[str, SplitStats]
     oov_rate: dict[str, float]  # split -> share of tokens not in train (dev/test)
+    scheme: str = "bio"  # a name in bio.SCHEMES
     errors: list[str] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
 
     def to_dict(self) -> dict:
-        return {"path": str(self.path), "format": self.format,
+        return {"path": str(self.path), "format": self.format, "scheme": self.scheme,
                 "splits": {k: v.to_dict() for k, v in self.splits.items()},
                 "oov_rate": self.oov_rate, "errors": self.errors, "warnings": self.warnings}
 
@@ -54,7 +57,14 @@ def check_corpus(path: str | Path, fmt: str = "auto",
     corpus = scan_corpus(path, fmt, options=options)
     stats = {name: split_stats(examples) for name, examples in corpus.splits.items()}
     return DataReport(corpus.path, corpus.format, stats, oov_rates(corpus),
-                      corpus.problems, corpus.warnings + soft_problems(corpus))
+                      scheme_of(corpus), corpus.problems,
+                      corpus.warnings + soft_problems(corpus))
+
+
+def scheme_of(corpus: Corpus) -> str:
+    """The corpus's tag scheme, as its training tags show it (all tags without train)."""
+    examples = corpus.splits.get("train") or [e for s in corpus.splits.values() for e in s]
+    return detect_scheme(e.tags for e in examples)
 
 
 def split_stats(examples: list[Example]) -> SplitStats:
@@ -78,10 +88,12 @@ def oov_rates(corpus: Corpus) -> dict[str, float]:
 def soft_problems(corpus: Corpus) -> list[str]:
     """Warnings about a readable corpus: see the module docstring."""
     warnings: list[str] = []
+    scheme = scheme_of(corpus)
     for name, examples in corpus.splits.items():
         bad = [f"{e.source or name}: {problem}" for e in examples
-               for problem in bio_problems(e.tags)]
-        warnings += _summarise(bad, f"{len(bad)} invalid BIO transitions in {name}")
+               for problem in transition_problems(e.tags, scheme)]
+        warnings += _summarise(bad, f"{len(bad)} invalid {SCHEMES[scheme]} transitions in "
+                                    f"{name}")
     train = corpus.splits.get("train", [])
     seen_text = {e.tokens for e in train}
     seen_tags = {t for e in train for t in e.tags}

@@ -1,15 +1,17 @@
 """`slotfill data convert`: a corpus from any readable format into atis, conll, jsonl or
-tokens, written atomically and read back to report anything the target format cannot
-keep (lossless round trips where the formats allow: atis -> jsonl -> atis gives the same
-bytes)."""
+tokens, optionally in another tag scheme, written atomically and read back to report
+anything the target format cannot keep (lossless round trips where the formats allow:
+atis -> jsonl -> atis gives the same bytes)."""
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from slotfill.data.bio import SCHEMES, convert_tags
 from slotfill.data.corpus import ReadOptions, read_corpus, resolve_corpus_path
 from slotfill.data.example import SPLITS, Issues
 from slotfill.data.formats import FORMATS, WRITABLE
@@ -30,10 +32,17 @@ class Conversion:
 
 
 def convert_corpus(source: str | Path, output: Path, to: str, fmt: str = "auto",
-                   force: bool = False, options: ReadOptions = ReadOptions()) -> Conversion:
-    """Read `source` (format `fmt`), write it to the directory `output` in format `to`."""
+                   force: bool = False, options: ReadOptions = ReadOptions(),
+                   scheme: str | None = None) -> Conversion:
+    """Read `source` (format `fmt`), write it to the directory `output` in format `to`,
+    its tags in `scheme` (a name in bio.SCHEMES; None: as read)."""
     if to not in WRITABLE:
         raise UsageError(f"Cannot write the {to} format", f"valid: {', '.join(WRITABLE)}")
+    if scheme is not None and scheme not in SCHEMES:
+        raise UsageError(f"Unknown tag scheme {scheme!r}", f"valid: {', '.join(SCHEMES)}")
+    if scheme is not None and to == "jsonl":
+        raise UsageError("jsonl keeps spans, not tags: it has no tag scheme",
+                         "choose --to atis, conll or tokens, or leave --scheme out")
     output = Path(output)
     if output.exists() and not force:
         raise UsageError(f"{output} exists already",
@@ -41,6 +50,9 @@ def convert_corpus(source: str | Path, output: Path, to: str, fmt: str = "auto",
     if output.resolve() == resolve_corpus_path(source).resolve():
         raise UsageError("The output is the input", "write the converted corpus elsewhere")
     corpus = read_corpus(source, fmt, SPLITS, optional=("test",), options=options)
+    if scheme is not None:
+        corpus.splits = {name: [dataclasses.replace(e, tags=tuple(convert_tags(e.tags, scheme)))
+                                for e in examples] for name, examples in corpus.splits.items()}
     files = FORMATS[to].write(corpus.splits)
     tmp = output.with_name(f".{output.name}.{os.getpid()}.tmp")
     shutil.rmtree(tmp, ignore_errors=True)

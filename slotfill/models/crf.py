@@ -1,10 +1,11 @@
-"""Linear-chain CRF output layer with BIO transition constraints.
+"""Linear-chain CRF output layer with the tag scheme's transition constraints.
 
 Scores a tag sequence y for emissions e (B, T, K) as
     start[y_0] + sum_t e[t, y_t] + sum_t trans[y_{t-1}, y_t] + end[y_last]
-and trains on the negative log-likelihood. Transitions that BIO forbids (`I-x` after
-anything but `B-x`/`I-x`, or at the start) are fixed at a large negative score, unless
-the training data itself contains them.
+and trains on the negative log-likelihood. Transitions, first and last tags that the
+training data's scheme forbids (data/bio.py: in BIO `I-x` after anything but `B-x`/`I-x`
+or at the start; in BIOES also `O` after `B-x`, or `B-x` at the end) are fixed at a large
+negative score, unless the training data itself contains them.
 
 The forward algorithm runs one (B, K) x (K, K) matrix product per step in probability
 space, renormalised at every step, instead of a (B, K, K) logsumexp: the same value, with
@@ -19,29 +20,46 @@ not continuing the chunk (`span_marginals`).
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
+from typing import NamedTuple
 
 import torch
 from torch import Tensor, nn
 
-from slotfill.data.bio import extract_spans, may_follow
+from slotfill.data.bio import (
+    detect_scheme,
+    extract_spans,
+    may_end,
+    may_follow,
+    scheme_of_tags,
+)
 
 FORBIDDEN = -1e4
 
 
+class Transitions(NamedTuple):
+    allowed: Tensor  # (K, K) bool: tag i may be followed by tag j
+    start: Tensor  # (K,) bool: may come first
+    end: Tensor  # (K,) bool: may come last
+
+
 def allowed_transitions(tags: Sequence[str],
-                        observed: Iterable[Sequence[str]] = ()) -> tuple[Tensor, Tensor]:
-    """(K, K) bool `allowed[i, j]` for tag i followed by tag j, and (K,) bool for the first
-    tag: BIO's rules (data/bio.py) plus any transition seen in `observed` gold sequences."""
-    allowed = torch.tensor([[may_follow(a, b) for b in tags] for a in tags], dtype=torch.bool)
-    start = torch.tensor([may_follow(None, b) for b in tags], dtype=torch.bool)
+                        observed: Iterable[Sequence[str]] = ()) -> Transitions:
+    """What the scheme of the `observed` gold sequences allows (data/bio.py; without
+    sequences, the scheme the tag names show, else BIO), plus anything they contain."""
+    observed = list(observed)
+    scheme = detect_scheme(observed) if observed else scheme_of_tags(tags) or "bio"
+    allowed = torch.tensor([[may_follow(a, b, scheme) for b in tags] for a in tags],
+                           dtype=torch.bool)
+    start = torch.tensor([may_follow(None, b, scheme) for b in tags], dtype=torch.bool)
+    end = torch.tensor([may_end(b, scheme) for b in tags], dtype=torch.bool)
     index = {t: i for i, t in enumerate(tags)}
     for sequence in observed:
         ids = [index[t] for t in sequence if t in index]
         if ids:
-            start[ids[0]] = True
+            start[ids[0]] = end[ids[-1]] = True
         for a, b in zip(ids, ids[1:]):
             allowed[a, b] = True
-    return allowed, start
+    return Transitions(allowed, start, end)
 
 
 def chunk_relations(tags: Sequence[str]) -> tuple[Tensor, Tensor]:
@@ -66,7 +84,7 @@ class CRFHead(nn.Module):
     `chunks` (chunk_relations of the tags) enables span confidences."""
 
     def __init__(self, input_size: int, allowed: Tensor, allowed_start: Tensor,
-                 linear: nn.Linear | None = None,
+                 allowed_end: Tensor | None = None, linear: nn.Linear | None = None,
                  chunks: tuple[Tensor, Tensor] | None = None) -> None:
         super().__init__()
         K = allowed.size(0)
@@ -76,8 +94,15 @@ class CRFHead(nn.Module):
         self.end = nn.Parameter(torch.zeros(K))
         self.register_buffer("transition_mask", torch.where(allowed, 0.0, FORBIDDEN))
         self.register_buffer("start_mask", torch.where(allowed_start, 0.0, FORBIDDEN))
+        self.register_buffer("end_mask", torch.zeros(K) if allowed_end is None else
+                             torch.where(allowed_end, 0.0, FORBIDDEN))
         # plain attributes, not buffers: derived from the tag names, never saved or synced
         self.chunks = chunks
+
+    def _load_from_state_dict(self, state_dict, prefix, *args, **kwargs):
+        # checkpoints from before end constraints existed: every last tag allowed
+        state_dict.setdefault(prefix + "end_mask", torch.zeros_like(self.end_mask))
+        super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
 
     def forward(self, states: Tensor, mask: Tensor | None = None) -> Tensor:
         return self.linear(states)  # (B, T, K) emissions
@@ -106,6 +131,9 @@ class CRFHead(nn.Module):
     def _trans(self) -> tuple[Tensor, Tensor]:
         return self.transitions + self.transition_mask, self.start + self.start_mask
 
+    def _end(self) -> Tensor:
+        return self.end + self.end_mask
+
     @torch.autocast("cuda", enabled=False)
     @torch.autocast("cpu", enabled=False)
     def nll(self, scores: Tensor, tags: Tensor, mask: Tensor | None) -> Tensor:
@@ -132,12 +160,12 @@ class CRFHead(nn.Module):
             last = tags.gather(1, (mask.sum(1, keepdim=True) - 1)).squeeze(1)  # (B,)
         else:
             last = tags[:, -1]
-        return start[tags[:, 0]] + emitted.sum(1) + moved.sum(1) + self.end[last]
+        return start[tags[:, 0]] + emitted.sum(1) + moved.sum(1) + self._end()[last]
 
     def log_partition(self, scores: Tensor, mask: Tensor | None, trans: Tensor,
                       start: Tensor) -> Tensor:
         """log of the sum over all tag sequences of exp(score), (B,)."""
-        return ForwardAlgorithm.apply(scores, trans, start, self.end, mask)
+        return ForwardAlgorithm.apply(scores, trans, start, self._end(), mask)
 
     @torch.no_grad()
     def viterbi(self, scores: Tensor, mask: Tensor | None) -> Tensor:
@@ -150,7 +178,7 @@ class CRFHead(nn.Module):
         """Transition (K, K), start (K,) and end (K,) scores, forbidden ones included:
         what Viterbi decoding reads beside the emissions (an ensemble averages them)."""
         trans, start = self._trans()
-        return trans, start, self.end
+        return trans, start, self._end()
 
     # ------------------------------------------------------------ confidence
 
@@ -193,7 +221,7 @@ class CRFHead(nn.Module):
         # out of the chunk: the next tag must not continue it, then any suffix
         after = end.clamp_max(T - 1)
         out = _log_matmul(v, breaking, shift) + scores[rows, after] + log_beta[rows, after]
-        total = torch.where(end >= lengths, torch.logsumexp(v + self.end, 1),
+        total = torch.where(end >= lengths, torch.logsumexp(v + self._end(), 1),
                             torch.logsumexp(out, 1))  # (N,)
         return torch.exp(total - log_z[rows]).clamp(0.0, 1.0)
 
@@ -214,14 +242,14 @@ class CRFHead(nn.Module):
             if mask is not None:
                 alpha = torch.where(mask[:, t:t + 1], alpha, alphas[-1])
             alphas.append(alpha)
-        end = self.end.expand(B, K)
+        end = self._end().expand(B, K)
         betas = [end]
         for t in range(T - 2, -1, -1):
             beta = _log_matmul(betas[-1] + scores[:, t + 1], exp_trans.T, shift)
             if mask is not None:
                 beta = torch.where(mask[:, t + 1:t + 2], beta, end)
             betas.append(beta)
-        log_z = torch.logsumexp(alphas[-1] + self.end, dim=1)
+        log_z = torch.logsumexp(alphas[-1] + end, dim=1)
         return torch.stack(alphas, 1), torch.stack(betas[::-1], 1), log_z
 
 

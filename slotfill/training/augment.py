@@ -21,7 +21,7 @@ from collections.abc import Sequence
 
 import torch
 
-from slotfill.data.bio import extract_spans, spans_to_tags
+from slotfill.data.bio import detect_scheme, extract_spans, spans_to_tags
 from slotfill.data.corpus import Example
 from slotfill.data.gazetteer import Gazetteers
 from slotfill.data.vocab import Vocab
@@ -46,8 +46,9 @@ class SlotSubstitution:
                     values.setdefault(slot_type(slot), []).append(example.tokens[start:end])
         self.pools = {kind: (list(dict.fromkeys(v)), listed[kind]) for kind, v in
                       values.items()}  # slot type -> (training values, gazetteer values)
-        # slots whose values may span several words: I- tags the model knows
-        self.multiword = {t[2:] for t in tags.itos if t.startswith("I-")}
+        # slots whose values may span several words: I- (or E-, L-) tags the model knows
+        self.multiword = {t[2:] for t in tags.itos if t[:2] in ("I-", "E-", "L-")}
+        self.scheme = detect_scheme(e.tags for e in self.examples)  # rewritten tags' scheme
         self.rng = random.Random()
 
     def draw(self) -> list[Example]:
@@ -67,7 +68,7 @@ class SlotSubstitution:
             tokens += value
             previous = end
         tokens += example.tokens[previous:]
-        return Example(tuple(tokens), tuple(spans_to_tags(spans, len(tokens))),
+        return Example(tuple(tokens), tuple(spans_to_tags(spans, len(tokens), self.scheme)),
                        example.intent, example.source)
 
     def _value(self, slot: str, current: Value) -> Value:
