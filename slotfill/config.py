@@ -44,6 +44,7 @@ def _opt(default: Any, help: str, *, choices: tuple = (), min: float | None = No
 
 
 MODEL_TYPES = ("rnn", "jordan", "lstm", "gru", "seq2seq")
+CORPUS_FORMATS = ("auto", "atis", "conll", "jsonl", "tokens", "massive", "labelstudio", "rasa")
 DEFAULT_EMBEDDINGS_MAX_WORDS = 20000  # model.embeddings_max_words: see README for sizes
 
 
@@ -55,8 +56,9 @@ class DataConfig:
     format: str = _opt("auto", "corpus format: atis (seq.in/seq.out/label per split), conll "
                        "(token-tag columns), jsonl (text with character-offset spans; also "
                        "doccano's export), tokens (token and tag lists in JSON Lines), "
-                       "massive (the MASSIVE corpus), rasa (Rasa NLU YAML), or auto to detect",
-                       choices=("auto", "atis", "conll", "jsonl", "tokens", "massive", "rasa"))
+                       "massive (the MASSIVE corpus; also SLURP), labelstudio (Label "
+                       "Studio's JSON or JSON-MIN export), rasa (Rasa NLU YAML or a Rasa "
+                       "project), or auto to detect", choices=CORPUS_FORMATS)
     tokenizer: str = _opt("auto", "how text is split into tokens, in corpora and predict "
                           "alike: auto (at spaces; each character of scripts written without "
                           "spaces, such as Chinese, Japanese and Thai), whitespace, or "
@@ -69,6 +71,10 @@ class DataConfig:
                              "by intent)")
     split_seed: int = _opt(1, "with data.split: the seed of the deterministic split (kept "
                            "apart from train.seed, so a new seed does not change the test set)")
+    strict: bool = _opt(False, "refuse a corpus whose annotations need repairs (spans "
+                        "that cut a word, lie outside their text or overlap, labels that "
+                        "are no slot names, ...) instead of repairing them with a warning "
+                        "each")
     gazetteers: dict[str, str] | None = _opt(
         None, "named lists of values giving each word features (NAME: FILE, one entry a "
         "line, or the name of a list shipped with slotfill); a NAME that is a slot type "
@@ -106,7 +112,8 @@ class ModelConfig:
     char_size: int | None = _opt(None, "char only: size of a word's character feature "
                                  "(default 50)", min=2)
     head: str = _opt("softmax", "tag layer: softmax (independent per word) or crf "
-                     "(linear-chain CRF with BIO constraints)", choices=("softmax", "crf"))
+                     "(linear-chain CRF constrained to the tag scheme)",
+                     choices=("softmax", "crf"))
     intent: bool = _opt(False, "also predict the utterance's intent (joint training)")
     embeddings: str | None = _opt(None, "pretrained word vectors to start from: a GloVe, "
                                   "word2vec (text or binary) or fastText .vec file, optionally "

@@ -82,3 +82,42 @@ def test_what_a_format_cannot_keep_is_reported(tmp_path):
     assert any("read back differently" in w and "'fly to st.' reads back as 'fly to st .'"
                in w for w in result.warnings)
     assert read_corpus(tmp_path / "j")["train"][0].tokens == ("fly", "to", "st", ".")
+
+
+EXPORTS = ROOT / "tests" / "fixtures" / "exports"
+
+
+def test_scheme_conversion_keeps_the_chunks(tmp_path):
+    from slotfill.data.bio import detect_scheme, extract_spans
+    source = read_corpus(EXPORTS / "bioes-zh")
+    for scheme in ("bio", "bilou", "bioes"):
+        out = tmp_path / scheme
+        result = runner.invoke(app, ["data", "convert", str(EXPORTS / "bioes-zh"), str(out),
+                                     "--to", "conll", "--scheme", scheme])
+        assert result.exit_code == 0, result.output
+        converted = read_corpus(out)
+        assert detect_scheme(e.tags for e in converted["train"]) == scheme
+        for split in ("train", "valid", "test"):
+            assert [extract_spans(e.tags) for e in converted[split]] == \
+                [extract_spans(e.tags) for e in source[split]]
+    first = (tmp_path / "bio" / "train.txt").read_text(encoding="utf-8").split("\n")[:2]
+    assert first == ["高 B-NAME", "勇 I-NAME"]
+    result = runner.invoke(app, ["data", "convert", str(EXPORTS / "bioes-zh"),
+                                 str(tmp_path / "j"), "--to", "jsonl", "--scheme", "bio"])
+    assert result.exit_code == 2 and "jsonl keeps spans, not tags" in result.stderr
+
+
+def test_convert_repairs_as_data_check_does_and_strict_refuses(tmp_path):
+    resumes = EXPORTS / "doccano" / "resumes.jsonl"
+    args = ["data", "convert", str(resumes), str(tmp_path / "out"), "--to", "conll",
+            "--split", "0.6,0.2,0.2"]
+    result = runner.invoke(app, args)
+    assert result.exit_code == 0, result.output
+    converted = [line.removeprefix("warning: ") for line in result.stderr.splitlines()]
+    checked = runner.invoke(app, ["data", "check", str(resumes), "--split", "0.6,0.2,0.2"])
+    repairs = [line.removeprefix("warning: ") for line in checked.stdout.splitlines()
+               if line.startswith("warning: ")]
+    assert repairs and all(line in converted for line in repairs)
+    strict = runner.invoke(app, [*args[:3], str(tmp_path / "strict"), *args[4:], "--strict"])
+    assert strict.exit_code == 1 and "data.strict=true: 4 repairs refused" in strict.stderr
+    assert not (tmp_path / "strict").exists()

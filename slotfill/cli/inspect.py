@@ -25,6 +25,7 @@ from slotfill.cli.common import (
     pick_model,
     print_table,
 )
+from slotfill.config import CORPUS_FORMATS
 
 
 @app.command("eval")
@@ -178,9 +179,8 @@ def runs(
 data_app = typer.Typer(no_args_is_help=True, help="Inspect and convert corpora.")
 app.add_typer(data_app, name="data")
 
-_FORMATS = ("auto", "atis", "conll", "jsonl", "tokens", "massive", "rasa")  # formats.NAMES
 FormatOption = Annotated[str, typer.Option(
-    "--format", "--from", help=f"corpus format: {', '.join(_FORMATS)}")]
+    "--format", "--from", help=f"corpus format: {', '.join(CORPUS_FORMATS)}")]
 TokenizerOption = Annotated[str, typer.Option(
     "--tokenizer", help="auto, whitespace or characters (see data.tokenizer)")]
 LocaleOption = Annotated[Optional[str], typer.Option(
@@ -188,18 +188,20 @@ LocaleOption = Annotated[Optional[str], typer.Option(
 SplitOption = Annotated[Optional[str], typer.Option(
     "--split", help="corpora without splits: shares of train, valid, test, e.g. 0.8,0.1,0.1")]
 SplitSeedOption = Annotated[int, typer.Option("--split-seed", help="seed of --split")]
+StrictOption = Annotated[bool, typer.Option(
+    "--strict", help="refuse annotations that need repairs (see data.strict)")]
 
 
 def _read_options(corpus_format: str, tokenizer: str, locale: str | None, split: str | None,
-                  split_seed: int):
+                  split_seed: int, strict: bool):
     """The data.* settings given as options, validated like a config's."""
     from slotfill.config import parse_locales, parse_split
     from slotfill.data.corpus import ReadOptions
 
     problems = []
-    if corpus_format not in _FORMATS:
+    if corpus_format not in CORPUS_FORMATS:
         problems.append(f"--format: invalid choice {corpus_format!r}; valid: "
-                        f"{', '.join(_FORMATS)}")
+                        f"{', '.join(CORPUS_FORMATS)}")
     if tokenizer not in ("auto", "whitespace", "characters"):
         problems.append(f"--tokenizer: invalid choice {tokenizer!r}; valid: auto, "
                         "whitespace, characters")
@@ -211,7 +213,7 @@ def _read_options(corpus_format: str, tokenizer: str, locale: str | None, split:
     if problems:
         raise UsageError("Invalid options", "\n".join(problems))
     return ReadOptions(tokenizer, parse_locales(locale),
-                       parse_split(split) if split else None, split_seed)
+                       parse_split(split) if split else None, split_seed, strict)
 
 
 @data_app.command("check")
@@ -224,18 +226,22 @@ def data_check(
     locale: LocaleOption = None,
     split: SplitOption = None,
     split_seed: SplitSeedOption = 1,
+    strict: StrictOption = False,
     as_json: JsonOption = False,
 ) -> None:
-    """Report sizes, inventories and problems of a corpus; exit 1 on hard errors."""
+    """Report sizes, inventories, tag scheme and problems of a corpus; exit 1 on hard
+    errors."""
     from slotfill.analysis import tables
+    from slotfill.data.bio import SCHEMES
     from slotfill.data.check import check_corpus
 
-    options = _read_options(corpus_format, tokenizer, locale, split, split_seed)
+    options = _read_options(corpus_format, tokenizer, locale, split, split_seed, strict)
     result = check_corpus(path, corpus_format, options)
     if as_json:
         print(json.dumps(result.to_dict(), indent=2, ensure_ascii=False))
     else:
-        out.print(f"{result.path} ({result.format})", markup=False)
+        out.print(f"{result.path} ({result.format}), tag scheme {SCHEMES[result.scheme]}",
+                  markup=False)
         for table in tables.data_tables(result):
             out.print(table)
         for warning in result.warnings:
@@ -261,13 +267,17 @@ def data_convert(
     locale: LocaleOption = None,
     split: SplitOption = None,
     split_seed: SplitSeedOption = 1,
+    strict: StrictOption = False,
+    scheme: Annotated[Optional[str], typer.Option(
+        "--scheme", help="write the tags in this scheme: bio, iob1, bioes or bilou "
+                         "(default: as read)")] = None,
     force: Annotated[bool, typer.Option("--force", help="replace OUT if it exists")] = False,
 ) -> None:
-    """Convert a corpus to another format (checked by reading it back)."""
+    """Convert a corpus to another format or tag scheme (checked by reading it back)."""
     from slotfill.data.convert import convert_corpus
 
-    options = _read_options(corpus_format, tokenizer, locale, split, split_seed)
-    result = convert_corpus(source, output, to, corpus_format, force, options)
+    options = _read_options(corpus_format, tokenizer, locale, split, split_seed, strict)
+    result = convert_corpus(source, output, to, corpus_format, force, options, scheme)
     sizes = ", ".join(f"{k} {v}" for k, v in result.sizes.items())
     for warning in result.warnings:
         err.print(f"warning: {warning}", markup=False)

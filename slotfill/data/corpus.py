@@ -4,10 +4,12 @@
 Formats (data.format, `auto` detects them from the files): `atis` (directories of
 seq.in/seq.out/label), `conll` (token-tag columns), `jsonl` (text with character-offset
 spans, also doccano's export), `tokens` (token and tag lists, OpenSLU's JSON Lines),
-`massive` (the MASSIVE corpus) and `rasa` (Rasa NLU YAML). Every reader normalises
-tokens as predict does (data/tokenize.py) and collects every hard problem (with file
-and line) before one DataError is raised, so a user fixes a corpus in one pass; soft
-problems become warnings.
+`massive` (the MASSIVE corpus, and SLURP), `labelstudio` (Label Studio's JSON and JSON-MIN
+exports) and `rasa` (Rasa NLU YAML, or a Rasa project). Every reader normalises tokens as
+predict does (data/tokenize.py) and collects every hard problem (with file and line)
+before one DataError is raised, so a user fixes a corpus in one pass; soft problems
+become warnings, and so do repairs of imperfect annotations (data/annotation.py), which
+data.strict makes errors.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from slotfill.config import BUNDLED, BUNDLED_ZH
+from slotfill.data.annotation import SLOT_NAME_RULE
 from slotfill.data.example import SPLITS, Example, Issues, ReadOptions, Written
 from slotfill.data.formats import FORMATS, detect_format
 from slotfill.errors import DataError
@@ -32,6 +35,8 @@ class Corpus:
     splits: dict[str, list[Example]]
     warnings: list[str] = field(default_factory=list)  # soft problems: training goes on
     problems: list[str] = field(default_factory=list)  # hard problems (from scan_corpus)
+    gazetteers: dict[str, list[tuple[str, ...]]] = field(default_factory=dict)  # Rasa's
+    # lookup tables: name -> entries
 
     def __getitem__(self, split: str) -> list[Example]:
         return self.splits[split]
@@ -67,10 +72,11 @@ def scan_corpus(path: str | Path, fmt: str = "auto", splits: tuple[str, ...] = S
     root = resolve_corpus_path(path)
     detected = detect_format(root)  # raises when there is no corpus at all
     fmt = detected if fmt == "auto" else fmt
-    issues = Issues()
+    issues = Issues(strict=options.strict)
     if options.locales and fmt != "massive":
         issues.error(f"data.locale applies to the massive format only; {root} is {fmt}: "
                      "remove data.locale")
     data = FORMATS[fmt].read(root, options, issues, splits, optional)
+    issues.finish(SLOT_NAME_RULE)
     return Corpus(path=root, format=fmt, splits=data, warnings=issues.warnings,
-                  problems=issues.problems)
+                  problems=issues.problems, gazetteers=issues.gazetteers)

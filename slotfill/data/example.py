@@ -38,25 +38,54 @@ class ReadOptions:
     locales: tuple[str, ...] = ()  # data.locale: MASSIVE locales to read (all if empty)
     split: tuple[float, float, float] | None = None  # data.split, for unsplit corpora
     split_seed: int = 1  # data.split_seed
+    strict: bool = False  # data.strict: a repair is an error
 
     @classmethod
     def from_config(cls, data) -> ReadOptions:
         """From a DataConfig (validated, so its strings parse)."""
         return cls(data.tokenizer, parse_locales(data.locale),
                    parse_split(data.split) if data.split is not None else None,
-                   data.split_seed)
+                   data.split_seed, data.strict)
 
 
 @dataclass
 class Issues:
-    """Problems found while reading: hard ones (`problems`: training refuses the corpus)
-    and soft ones (`warnings`: training goes on). Each names file and line."""
+    """Problems found while reading: hard ones (`problems`: training refuses the corpus),
+    soft ones (`warnings`: training goes on) and repairs (what was changed to make an
+    imperfect example usable: a warning, or with `strict` an error). Each names file and
+    line."""
 
     problems: list[str] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
+    strict: bool = False  # data.strict
+    repairs: int = 0
+    unreadable: int = 0  # problems that are not repairs refused by `strict`
+    renamed: dict[str, tuple[str, str]] = field(default_factory=dict)  # label -> (slot
+    # name, where it was first seen): reported once, by finish()
+    gazetteers: dict[str, list[tuple[str, ...]]] = field(default_factory=dict)  # lists a
+    # corpus brings (Rasa's lookup tables): name -> entries of normalised words
 
     def error(self, message: str) -> None:
+        self.unreadable += 1
         self.problems.append(message)
 
     def warn(self, message: str) -> None:
         self.warnings.append(message)
+
+    def repair(self, message: str) -> None:
+        self.repairs += 1
+        (self.problems if self.strict else self.warnings).append(message)
+
+    def finish(self, renaming_rule: str) -> None:
+        """After every file is read: the labels renamed (one line), then the count."""
+        if self.renamed:
+            mapping = ", ".join(f"{label!r} -> {name!r} (first at {where})"
+                                for label, (name, where) in self.renamed.items())
+            self.repair(f"labels renamed to slot names ({renaming_rule}): {mapping}")
+        counted = f"{self.repairs} repair{'' if self.repairs == 1 else 's'}"
+        if self.repairs and self.strict:
+            self.error(f"data.strict=true: {counted} refused (each an error above); without "
+                       "data.strict they are made, with a warning each")
+        elif self.repairs:
+            self.warn(f"{counted}, each a warning above (data.strict=true refuses a corpus "
+                      "that needs any)")

@@ -7,10 +7,12 @@ An entry may span several words (`salt lake city`). Each word gets two 0/1 featu
 gazetteer: B (an entry starts here) and I (an entry continues here), for every entry it
 is part of. Matching ignores case and a word's trailing dots (`St.` matches `st`).
 
-The lists travel inside the vocabularies of every checkpoint (vocab.Vocabs), so a model
-computes its features the same way wherever it runs. A gazetteer whose name is a slot
-type (the part of a slot name after its last dot: `toloc.city_name` -> `city_name`)
-also supplies values for slot-value substitution while training (training/augment.py).
+A corpus may bring lists of its own: the lookup tables of a Rasa project, each named after
+the entity it lists (data/formats/rasa.py). The lists travel inside the vocabularies of
+every checkpoint (vocab.Vocabs), so a model computes its features the same way wherever
+it runs. A gazetteer whose name is a slot type (the part of a slot name after its last
+dot: `toloc.city_name` -> `city_name`) also supplies values for slot-value substitution
+while training (training/augment.py).
 """
 
 from __future__ import annotations
@@ -82,6 +84,16 @@ def read_entries(path: Path) -> list[Entry]:
         raise DataError(f"Cannot read gazetteer {path}", str(exc)) from None
     return [tuple(normalise(word) for word in line.split()) for line in text.splitlines()
             if line.strip() and not line.lstrip().startswith("#")]
+
+
+def gather_gazetteers(spec: Mapping[str, str] | None,
+                      found: Mapping[str, Sequence[Entry]]) -> Gazetteers | None:
+    """The gazetteers of `data.gazetteers` and those the corpus brings (Rasa's lookup
+    tables: `found`), data.gazetteers winning a name both give; None without any."""
+    configured = load_gazetteers(spec) if spec else None
+    if not found:
+        return configured
+    return Gazetteers({**found, **(configured.lists if configured else {})})
 
 
 def load_gazetteers(spec: Mapping[str, str]) -> Gazetteers:

@@ -31,6 +31,9 @@ LOOKALIKES = {
     "\u00a0": " ", "\u2007": " ", "\u202f": " ",
 }
 _TRANSLATION = str.maketrans(LOOKALIKES)
+# English clitics and possessives, normalised (`’s` reads as `'s`): a corpus may make
+# them tokens of their own (data/annotation.py), and predict then splits them off too
+CLITICS = ("n't", "'ll", "'re", "'ve", "'s", "'d", "'m", "'")
 # Scripts written without spaces between words: `auto` makes each character a token
 # (as MASSIVE's baselines do for Chinese and Japanese).
 UNSPACED_SCRIPTS = (
@@ -111,13 +114,16 @@ def tokenize(text: str, known: Container[str] = frozenset(), mode: str = "auto",
     each, and drop them unless the model's vocabulary (`known`) has them (ATIS has none,
     so a model has never seen them); split a word's trailing dots off unless the
     vocabulary has the dotted form (`st.` stays, `nov.` becomes `nov`), dropped like
-    punctuation; keep apostrophes inside words (`i'd`, `o'clock`). Reading a corpus
-    (`corpus`), punctuation is kept and dotted words keep their dots except at the end.
+    punctuation; keep apostrophes inside words (`i'd`, `o'clock`), except that a word
+    the vocabulary lacks, ending in a clitic in `CLITICS` that the vocabulary has, is two
+    tokens (`carter's` -> `carter`, `'s`). Reading a corpus (`corpus`), punctuation is
+    kept and dotted words keep their dots except at the end.
     """
     if mode not in TOKENIZERS:
         raise ValueError(f"unknown tokenizer {mode!r}; valid: {', '.join(TOKENIZERS)}")
+    clitics = () if corpus else tuple(c for c in CLITICS if c in known)
     if text.isascii() and mode != "characters":
-        return _tokenize_ascii(text, known, corpus)
+        return _tokenize_ascii(text, known, corpus, clitics)
     words: list[list[_Cluster]] = [[]]
     for cluster in _clusters(text):  # whitespace-delimited chunks
         if cluster.norm:
@@ -129,23 +135,26 @@ def tokenize(text: str, known: Container[str] = frozenset(), mode: str = "auto",
         words = [piece for chunk in words for piece in _script_pieces(chunk, mode)]
     tokens: list[Token] = []
     for i, word in enumerate(words):
-        tokens += _split_word(text, word, known, corpus, final=i == len(words) - 1)
+        tokens += _split_word(text, word, known, corpus, final=i == len(words) - 1,
+                              clitics=clitics)
     return tokens
 
 
-def _tokenize_ascii(text: str, known: Container[str], corpus: bool) -> list[Token]:
+def _tokenize_ascii(text: str, known: Container[str], corpus: bool,
+                    clitics: tuple[str, ...]) -> list[Token]:
     """The same for ASCII text (most requests), 5x faster: words are split only when
-    they hold punctuation or end in a dot."""
+    they hold punctuation, end in a dot, or (with clitics known) hold an apostrophe."""
     lowered = text.lower()
     chunks = list(_CHUNK.finditer(lowered))
     tokens: list[Token] = []
     for i, match in enumerate(chunks):
         start, end = match.span()
-        if not _NEEDS_SPLIT.search(match.group()):
+        if not _NEEDS_SPLIT.search(match.group()) and not (clitics and "'" in match.group()):
             tokens.append(Token(text[start:end], match.group(), start, end))
         else:
             word = [_Cluster(j, j + 1, lowered[j]) for j in range(start, end)]
-            tokens += _split_word(text, word, known, corpus, final=i == len(chunks) - 1)
+            tokens += _split_word(text, word, known, corpus, final=i == len(chunks) - 1,
+                                  clitics=clitics)
     return tokens
 
 
@@ -171,9 +180,10 @@ def _script_pieces(chunk: list[_Cluster], mode: str) -> list[list[_Cluster]]:
 
 
 def _split_word(text: str, word: list[_Cluster], known: Container[str], corpus: bool,
-                final: bool) -> list[Token]:
+                final: bool, clitics: tuple[str, ...] = ()) -> list[Token]:
     """One word's tokens: leading and trailing punctuation and trailing dots split off
-    (kept when known, or when reading a corpus), the rest one token."""
+    (kept when known, or when reading a corpus), a known clitic off an unknown word, the
+    rest one token."""
     def token(lo: int, hi: int) -> Token:
         return Token(text[word[lo].start:word[hi - 1].end],
                      "".join(c.norm for c in word[lo:hi]), word[lo].start, word[hi - 1].end)
@@ -193,11 +203,32 @@ def _split_word(text: str, word: list[_Cluster], known: Container[str], corpus: 
                 and "".join(norms[lo:word_end]) not in known:
             word_end -= 1
     pieces = [(i, i + 1) for i in range(lo)]  # leading punctuation, one token each
-    if word_end > lo:
+    stem = _clitic_start(norms, lo, word_end, known, clitics)
+    if stem > lo:
+        pieces += [(lo, stem), (stem, word_end)]
+    elif word_end > lo:
         pieces.append((lo, word_end))
     pieces += [(i, i + 1) for i in range(word_end, len(word))]  # dots and punctuation
     return [token(a, b) for a, b in pieces
-            if (a, b) == (lo, word_end) or corpus or "".join(norms[a:b]) in known]
+            if lo <= a and b <= word_end or corpus or "".join(norms[a:b]) in known]
+
+
+def _clitic_start(norms: list[str], lo: int, hi: int, known: Container[str],
+                  clitics: tuple[str, ...]) -> int:
+    """Where a known clitic begins in the unknown word norms[lo:hi] (lo if none)."""
+    word = "".join(norms[lo:hi])
+    if not clitics or "'" not in word or word in known:
+        return lo
+    for clitic in clitics:
+        if word.endswith(clitic) and len(word) > len(clitic):
+            tail = ""
+            for i in range(hi - 1, lo, -1):  # clusters, since one may normalise to several
+                tail = norms[i] + tail
+                if tail == clitic:
+                    return i
+                if len(tail) >= len(clitic):
+                    break
+    return lo
 
 
 def split_written(word: str, mode: str) -> list[Token]:
@@ -233,7 +264,7 @@ def describe(mode: str = "auto") -> dict:
     return {"tokenizer": mode, "unicode": "NFKC per character and its combining marks, "
             "then case folding (str.casefold), whitespace removed from the result",
             "replace": dict(LOOKALIKES), "lowercase": True,
-            "punctuation": sorted(PUNCTUATION),
+            "punctuation": sorted(PUNCTUATION), "clitics": list(CLITICS),
             "unspaced_scripts": [[lo, hi, name] for lo, hi, name in UNSPACED_SCRIPTS]
             if mode == "auto" else [],
             "rules": " ".join(tokenize.__doc__.split("\n\n", 1)[1].split())}

@@ -12,7 +12,7 @@ from typing import Any
 from slotfill.config import Config
 from slotfill.data.check import soft_problems
 from slotfill.data.corpus import Corpus, ReadOptions, read_corpus
-from slotfill.data.gazetteer import load_gazetteers
+from slotfill.data.gazetteer import gather_gazetteers
 from slotfill.data.vocab import Vocabs
 from slotfill.errors import ConfigError, DataError
 from slotfill.models.checkpoint import Checkpoint, load_checkpoint, transfer_weights
@@ -73,7 +73,7 @@ def prepare(cfg: Config) -> Prepared:
                         "no intent for every utterance",
                         "add intents (a `label` file per split, or `# intent:` lines), "
                         "or set model.intent=false")
-    gazetteers = load_gazetteers(cfg.data.gazetteers) if cfg.data.gazetteers else None
+    gazetteers = gather_gazetteers(cfg.data.gazetteers, corpus.gazetteers)
     vocabs = Vocabs.build(corpus["train"], chars=cfg.model.char != "none",
                           gazetteers=gazetteers)
     if cfg.train.augment:

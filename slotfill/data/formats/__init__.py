@@ -9,12 +9,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from slotfill.data.formats import atis, conll, jsonl, massive, rasa, tokens
+from slotfill.data.formats import atis, conll, jsonl, labelstudio, massive, rasa, tokens
 from slotfill.errors import DataError
 
-FORMATS = {m.NAME: m for m in (atis, massive, tokens, jsonl, rasa, conll)}
+FORMATS = {m.NAME: m for m in (atis, massive, tokens, jsonl, labelstudio, rasa, conll)}
 WRITABLE = ("atis", "conll", "jsonl", "tokens")
-NAMES = ("auto", "atis", "conll", "jsonl", "tokens", "massive", "rasa")
 
 
 def detect_format(path: Path) -> str:

@@ -1,13 +1,22 @@
-"""The MASSIVE corpus (Amazon, 51 languages): JSON Lines with the utterance (`utt`), its
-slots marked up in `annot_utt` as `[slot : words]`, `intent`, `partition` (train, dev,
-test) and `locale`. One file, or a directory of per-locale files (`zh-CN.jsonl`, ...);
-`data.locale` selects one or several locales (`zh-CN` or `zh-CN,ja-JP`).
+"""The MASSIVE corpus (Amazon, 51 languages) and SLURP, whose English utterances MASSIVE
+was made from: JSON Lines with the utterance, its slots marked up as `[slot : words]`,
+and its intent. MASSIVE's records name their `partition` (train, dev, test) and
+`locale`; it comes as one file or a directory of per-locale files (`zh-CN.jsonl`, ...),
+and `data.locale` selects one or several locales (`zh-CN` or `zh-CN,ja-JP`).
 
     {"locale": "en-US", "partition": "train", "intent": "alarm_set",
      "utt": "wake me up at five am", "annot_utt": "wake me up at [time : five am]"}
 
-Slots are taken from `annot_utt` and placed on `utt` (whose spacing MASSIVE keeps for
-Chinese and Japanese, where `annot_utt` adds spaces around brackets); the text is
+SLURP's records (`sentence`, `sentence_annotation`, `intent`, and more fields that are
+not read) take their split from their file's name: train.jsonl (and train_synthetic.jsonl)
+train, devel.jsonl (or dev, valid) valid, test.jsonl test; a file of another name is split
+by data.split.
+
+    {"slurp_id": 13804, "sentence": "wake me up at five am", "intent": "alarm_set",
+     "sentence_annotation": "wake me up at [time : five am]", "action": "set"}
+
+Slots are taken from the annotation and placed on the utterance (whose spacing MASSIVE
+keeps for Chinese and Japanese, where `annot_utt` adds spaces around brackets); the text is
 tokenised as predict tokenises it (characters for Chinese, Japanese and Thai with
 data.tokenizer=auto, as MASSIVE's baselines do).
 """
@@ -19,12 +28,15 @@ from pathlib import Path
 
 from slotfill.data.annotation import Span, annotated_example
 from slotfill.data.example import SPLITS, Example, Issues, ReadOptions
-from slotfill.data.formats.files import first_json_object, read_json_lines
+from slotfill.data.formats.files import first_json_object, read_json_lines, split_unsplit
 
 NAME = "massive"
 DESCRIPTION = 'MASSIVE JSON Lines (one file or a directory of per-locale files): {"utt", ' \
-              '"annot_utt": "... [slot : words] ...", "intent", "partition", "locale"}'
+              '"annot_utt": "... [slot : words] ...", "intent", "partition", "locale"}; ' \
+              'or SLURP\'s {"sentence", "sentence_annotation", "intent"}'
 PARTITIONS = {"train": "train", "dev": "valid", "test": "test"}
+FILE_SPLITS = {"devel": "valid", "dev": "valid", "valid": "valid", "test": "test"}  # SLURP
+FIELDS = (("utt", "annot_utt"), ("sentence", "sentence_annotation"))  # MASSIVE, SLURP
 _SLOT = re.compile(r"\[\s*([^\s\]:]+)\s*:\s*([^\]]*?)\s*\]")
 
 
@@ -34,20 +46,19 @@ def _files(path: Path) -> list[Path]:
 
 def detect(path: Path) -> bool:
     files = _files(path) if path.exists() else []
-    return bool(files) and "annot_utt" in (first_json_object(files[0]) or {})
+    first = first_json_object(files[0]) if files else None
+    return first is not None and any(annotation in first for _, annotation in FIELDS)
 
 
 def read(path: Path, options: ReadOptions, issues: Issues, splits: tuple[str, ...] = SPLITS,
          optional: tuple[str, ...] = ()) -> dict[str, list[Example]]:
-    if options.split is not None:
-        issues.error(f"data.split: MASSIVE has its own partitions (train, dev, test) in "
-                     f"{path}; remove data.split")
     files = _files(path)
     wanted = set(options.locales)
     named = [f for f in files if f.stem in wanted]
     if wanted and len(named) == len(wanted):
         files = named  # per-locale files: read only those
     data: dict[str, list[Example]] = {split: [] for split in splits}
+    unsplit: list[Example] = []  # neither the record nor its file name gives a split
     seen: set[str] = set()
     skipped: dict[str, int] = {}
     for file in files:
@@ -57,22 +68,29 @@ def read(path: Path, options: ReadOptions, issues: Issues, splits: tuple[str, ..
             seen.add(str(locale))
             if wanted and locale not in wanted:
                 continue
-            split = PARTITIONS.get(obj.get("partition"))
-            if split is None:
-                key = str(obj.get("partition"))
-                skipped[key] = skipped.get(key, 0) + 1
+            split = _split_of(obj, file)
+            if split and split not in SPLITS:
+                skipped[split] = skipped.get(split, 0) + 1
                 continue
-            if split not in data:
+            if split and split not in data:
                 continue
             example = _example(obj, f"{file}:{number}", options.tokenizer, issues)
             if example is not None:
-                data[split].append(example)
+                (data[split] if split else unsplit).append(example)
     if wanted - seen:
         issues.error(f"data.locale: no utterances of {', '.join(sorted(wanted - seen))} in "
                      f"{path}; it has {', '.join(sorted(seen)) or 'none'}")
     for partition, count in skipped.items():
         issues.warn(f"{path}: {count} utterances of partition {partition!r} skipped "
                     "(only train, dev and test are read)")
+    if unsplit and not any(data.values()):
+        return split_unsplit(path, unsplit, options, issues, splits)
+    if unsplit:
+        issues.error(f"{path}: {len(unsplit)} utterances have no partition and come from "
+                     "a file whose name gives no split (train, devel or test)")
+    if options.split is not None:
+        issues.error(f"data.split: {path} has its own partitions (train, dev, test); remove "
+                     "data.split")
     for split in splits:
         if not data[split] and split not in optional:
             issues.error(f"{path}: no utterances in partition "
@@ -81,20 +99,30 @@ def read(path: Path, options: ReadOptions, issues: Issues, splits: tuple[str, ..
             if examples or split not in optional}
 
 
+def _split_of(obj: dict, file: Path) -> str:
+    """train, valid or test; another partition's name (not read); or '' when neither the
+    record nor its file's name says (data.split deals it)."""
+    if "partition" in obj:
+        return PARTITIONS.get(obj["partition"], str(obj["partition"]))
+    stem = file.stem.lower()
+    return "train" if stem.startswith("train") else FILE_SPLITS.get(stem, "")
+
+
 def _example(obj: dict, where: str, tokenizer: str, issues: Issues) -> Example | None:
-    annot, utt, intent = obj.get("annot_utt"), obj.get("utt"), obj.get("intent")
+    plain_key, annot_key = next((f for f in FIELDS if f[1] in obj), FIELDS[0])
+    annot, utt, intent = obj.get(annot_key), obj.get(plain_key), obj.get("intent")
     if not isinstance(annot, str) or not isinstance(intent, str) or not intent:
-        issues.error(f"{where}: expected strings \"annot_utt\" and \"intent\"")
+        issues.error(f"{where}: expected strings \"{annot_key}\" and \"intent\"")
         return None
     plain, spans = parse_annotation(annot)
     if "[" in plain or "]" in plain:
-        issues.error(f"{where}: unbalanced bracket in annot_utt {annot!r}; slots look like "
+        issues.error(f"{where}: unbalanced bracket in {annot_key} {annot!r}; slots look like "
                      "[slot : words]")
         return None
     text, spans = _onto_utt(plain, spans, utt) if isinstance(utt, str) else (plain, spans)
     if text is plain and isinstance(utt, str) and utt != plain:
-        issues.warn(f"{where}: utt and annot_utt differ beyond spacing; using annot_utt's "
-                    "words")
+        issues.repair(f"{where}: {plain_key} and {annot_key} differ beyond spacing; "
+                      f"repaired by using {annot_key}'s words")
     return annotated_example(text, spans, intent, where, tokenizer, issues)
 
 
