@@ -49,11 +49,22 @@ from slotfill.data.tokenize import (
 SLOT_NAME_RULE = ("each run of characters other than letters, digits, '.', '_' and '-' "
                   "becomes '_', none at either end")
 _NOT_IN_NAMES = re.compile(r"[^\w.\-]+")
+_SPACE = re.compile(r"\s")
 
 
 def token_example(words: list[str], tags: list[str], intent: str | None, where: str,
                   tokenizer: str) -> Example:
     """The example of tokens with their tags, as a token format wrote them."""
+    joined = "".join(words)
+    if joined.isascii() and tokenizer != "characters" and all(words) \
+            and not _SPACE.search(joined):  # most corpora: nothing to cut or normalise
+        text = " ".join(words)
+        offsets, position = [], 0
+        for word in words:
+            offsets.append((position, position + len(word)))
+            position += len(word) + 1
+        return Example(tuple(text.lower().split(" ")), tuple(tags), intent, where,
+                       Written(text, tuple(offsets)))
     tokens: list[str] = []
     spread: list[str] = []
     pieces: list[str] = []
