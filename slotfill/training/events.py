@@ -23,6 +23,7 @@ class RunStart:
     processes: int
     epochs: int  # the most the run will train
     resumed_from: str | None = None  # e.g. "epoch 3, batch 40 of 140"; None for a new run
+    threads: str = ""  # runtime.ThreadSetup.describe(): "threads: 2 (...), waiting: active"
 
 
 @dataclass

@@ -157,7 +157,7 @@ class _Run:
         self.loggers.start(RunStart(
             self.run.path, self.prepared.summary(), str(self.trainer.device),
             sum(p.numel() for p in model.parameters()), self.dist.world_size,
-            self.cfg.train.epochs, resumed_from))
+            self.cfg.train.epochs, resumed_from, self.trainer.threads.describe()))
 
     def _restore(self, last: Checkpoint) -> str:
         """Weights, optimiser, random states, counters and history from last.pt; returns
