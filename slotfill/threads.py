@@ -46,11 +46,18 @@ def set_waiting(policy: str | None) -> None:
     so a no-op after."""
     if _users_settings() or "torch" in sys.modules:
         return
-    for name in list(_written):
-        os.environ.pop(name, None)
-        del _written[name]
+    unset_own_waiting()
     if policy is not None:
         os.environ["OMP_WAIT_POLICY"] = _written["OMP_WAIT_POLICY"] = policy.upper()
+
+
+def unset_own_waiting() -> None:
+    """Take the wait settings slotfill wrote out of the environment, so that child
+    processes (the workers of --nproc) make their own choice rather than inherit it as
+    if it were the user's."""
+    for name in list(_written):
+        if os.environ.get(name) == _written.pop(name):
+            del os.environ[name]
 
 
 def waiting_in_force() -> str:

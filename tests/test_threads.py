@@ -107,6 +107,9 @@ def test_set_waiting_replaces_its_own_choice_but_never_the_users(before_torch, m
     set_waiting(None)  # OpenMP's default
     assert "OMP_WAIT_POLICY" not in os.environ
     assert threads.waiting_in_force() == "spin, then sleep"
+    set_waiting("active")
+    threads.unset_own_waiting()  # what --nproc's workers inherit: no choice of slotfill's
+    assert "OMP_WAIT_POLICY" not in os.environ
     monkeypatch.setenv("GOMP_SPINCOUNT", "10000")  # the user's
     set_waiting("active")
     assert "OMP_WAIT_POLICY" not in os.environ
