@@ -54,8 +54,8 @@ def tune(
              "runs/tune-NAME/trial-NNN/")] = None,
     pruner: Annotated[Pruner, typer.Option(
         "--pruner", help="stop unpromising trials early on their dev F1: median (below the "
-                         "median of earlier trials at the same epoch, from epoch 3, after 4 "
-                         "trials), halving (successive halving, rungs at epochs 2, 6, 18), "
+                         "median of the complete trials at the same epoch, from epoch 3, "
+                         "once 4 are complete), halving (successive halving, rungs at epochs 2, 6, 18), "
                          "or none")] = Pruner.median,
     dry_run: Annotated[bool, typer.Option(
         "--dry-run", help="validate the config and the space, print the plan, train nothing")]

@@ -46,8 +46,8 @@ class TuneInterrupted(Exception):
 
 
 def make_pruner(pruner):
-    """median: a trial stops when its best dev F1 so far is below the median of earlier
-    trials at the same epoch (from epoch 3, once 4 trials have finished); halving:
+    """median: a trial stops when its best dev F1 so far is below the median of the
+    complete trials at the same epoch (from epoch 3, once 4 trials are complete); halving:
     successive halving (rungs at epochs 2, 6, 18, ..., the best third goes on); none.
     An Optuna pruner object is taken as it is."""
     import optuna
@@ -55,7 +55,7 @@ def make_pruner(pruner):
     if not isinstance(pruner, str):
         return pruner
     if pruner == "median":
-        return optuna.pruners.MedianPruner(n_startup_trials=4, n_warmup_steps=2)
+        return optuna.pruners.MedianPruner(n_startup_trials=4, n_warmup_steps=3)
     if pruner == "halving":
         return optuna.pruners.SuccessiveHalvingPruner(min_resource=2, reduction_factor=3)
     if pruner == "none":
