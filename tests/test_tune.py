@@ -112,6 +112,15 @@ def test_processes_of_a_study_on_one_machine_share_its_cores():
     assert thread_share(3, 2) == 3  # the config's own count wins
 
 
+def test_a_storage_url_that_does_not_open_is_an_error_and_leaves_nothing(tmp_path,
+                                                                         monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    result = invoke("tune", *TINY_ARGS, "--trials", 1, "--storage", "nosuchdb://host/db")
+    assert result.exit_code == 2
+    assert "Cannot open the study storage nosuchdb://host/db" in result.stderr
+    assert not (tmp_path / "runs" / "tune-bilstm").exists()
+
+
 def test_without_optuna_the_error_names_the_extra(monkeypatch):
     import importlib.util
     find_spec = importlib.util.find_spec

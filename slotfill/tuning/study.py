@@ -16,6 +16,7 @@ import contextlib
 import inspect
 import json
 import os
+import shutil
 import socket
 import warnings
 from pathlib import Path
@@ -44,7 +45,19 @@ def open_study(name: str, url: str, directory: Path, pruner, fingerprint: dict[s
     import optuna
 
     optuna.logging.set_verbosity(optuna.logging.ERROR)  # slotfill reports the trials itself
+    created = not directory.exists()
     directory.mkdir(parents=True, exist_ok=True)
+    try:
+        return _open(name, url, directory, pruner, fingerprint)
+    except BaseException:
+        if created:  # nothing half-made stays behind
+            shutil.rmtree(directory, ignore_errors=True)
+        raise
+
+
+def _open(name: str, url: str, directory: Path, pruner, fingerprint: dict[str, Any]):
+    import optuna
+
     with quiet_experimental(), _lock(directory):  # two processes creating one SQLite file
         storage = _storage(url)
         sampler = optuna.samplers.TPESampler(constant_liar=True)  # spreads concurrent trials

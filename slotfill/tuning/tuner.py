@@ -173,7 +173,7 @@ class Tuner:
         cfg = config_for(self.raw, best.params)
         score = "F1" if cfg.train.select == "f1" else "(F1 + intent accuracy) / 2"
         header = (f"# The best config of study {self.name}: trial {best.number}, dev "
-                  f"{score} {best.value:.4f} (slotfill tune).\n"
+                  f"{score} {100 * best.value:.2f}% (slotfill tune).\n"
                   f"# Run: slotfill train {self.best_file}\n")
         atomic_write(self.best_file, lambda f: f.write((header + cfg.to_yaml()).encode()))
         return self.best_file
