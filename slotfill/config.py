@@ -308,6 +308,19 @@ def resolve_paths(cfg: Config) -> Config:
 
 # ---------------------------------------------------------------- validation
 
+def setting_problem(dotted: str, value: Any) -> str | None:
+    """What is wrong with setting the key `section.name` to `value` on its own (an unknown
+    key, with the nearest valid one; a wrong type, choice or range), or None. How keys
+    combine is checked when a whole config is built (Config.from_dict)."""
+    section, _, key = dotted.partition(".")
+    cls = SECTIONS.get(section)
+    fields = {f.name: f for f in dataclasses.fields(cls)} if cls else {}
+    if key not in fields:
+        return _unknown(dotted)
+    error = _check_value(value, typing.get_type_hints(cls)[key], fields[key].metadata)
+    return f"{dotted}: {error}" if error else None
+
+
 def _build_section(section: str, cls: type, raw: dict, problems: list[str]) -> Any:
     hints = typing.get_type_hints(cls)
     fields = {f.name: f for f in dataclasses.fields(cls)}

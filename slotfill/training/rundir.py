@@ -1,7 +1,8 @@
 """Run directories: the one owner of the files a training run writes, and of reading them.
 
     config.yaml    the resolved config
-    status.json    running | finished | failed | interrupted, with reason, process, host
+    status.json    running | finished | failed | interrupted | pruned (by `slotfill tune`),
+                   with reason, process, host
     best.pt        checkpoint with the best dev F1 so far
     last.pt        end of the latest epoch, or where an interrupted one stopped
     history.csv    one row per epoch (events.EpochRecord)
