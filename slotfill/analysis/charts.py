@@ -171,43 +171,37 @@ def reliability_diagram(curves: dict[str, Reliability]) -> Drawing:
     of perfect calibration, the bins' shares of predictions below."""
     d = Drawing(440 * len(curves), 420, "Reliability diagram: share right against "
                                         "confidence, per confidence bin")
-    x_ticks = ticks(0.0, 1.0, 6)
+    x_ticks = ticks(0.0, 1.0, 6)  # 0.0, 0.2, ... 1.0, also the share right
     for k, (name, result) in enumerate(curves.items()):
         left = 440 * k + 72
         top = Plot(d, left, 34, 350, 240, (0.0, 1.0), (0.0, 1.0))
-        shares = [b.count / max(result.count, 1) for b in result.bins]
-        share_ticks = ticks(0.0, max(shares, default=1.0) or 1.0, 4)
+        most = max((b.count for b in result.bins), default=0) / max(result.count, 1)
+        share_ticks = ticks(0.0, most or 1.0, 4)
         bottom = Plot(d, left, 292, 350, 80, (0.0, 1.0), (0.0, share_ticks[-1]))
         d.open("panel")
         d.text(left, 20, f"{name}: ECE {100 * result.ece:.2f}%", size=13, bold=True)
-        top.y_axis(ticks(0.0, 1.0, 6), title="share right")
+        top.y_axis(x_ticks, title="share right")
         top.x_axis(x_ticks)
         top.frame()
-        for b in result.bins:
-            gap = 0.05 * (b.high - b.low)
-            if b.count:
-                d.rect(top.x(b.low + gap), top.y(b.accuracy), top.x(b.high - gap) - top.x(
-                    b.low + gap), top.bottom - top.y(b.accuracy), "#93c5fd", stroke="#2563eb",
-                    tip=f"confidence {b.low:.1f} to {b.high:.1f}: {100 * b.accuracy:.1f}% "
-                        f"right of {b.count:,}")
-        d.line(top.x(0), top.y(0), top.x(1), top.y(1), MUTED, 1.2, dash="5 4")
-        for b in result.bins:
-            if b.count:
-                d.circle(top.x(b.confidence), top.y(b.accuracy), 3.2, "#1d4ed8",
-                         tip=f"mean confidence {100 * b.confidence:.1f}%, "
-                             f"{100 * b.accuracy:.1f}% right")
-        legend(d, top.left + 12, top.top + 14, [
-            ("perfectly calibrated", MUTED, "dashed"), ("mean confidence", "#1d4ed8", "dot"),
-            ("right", "#93c5fd/#2563eb", "bar")], column=True, size=11)
         bottom.y_axis(share_ticks, title="share")
         bottom.x_axis(x_ticks, [f"{t:.1f}" for t in x_ticks], grid=False, title="confidence")
         bottom.frame()
-        for b, share in zip(result.bins, shares):
-            gap = 0.05 * (b.high - b.low)
-            if b.count:
-                d.rect(bottom.x(b.low + gap), bottom.y(share), bottom.x(b.high - gap)
-                       - bottom.x(b.low + gap), bottom.bottom - bottom.y(share), "#d1d5db",
-                       tip=f"confidence {b.low:.1f} to {b.high:.1f}: {100 * share:.1f}% of "
-                           f"the predictions")
+        filled = [b for b in result.bins if b.count]
+        for b in filled:
+            gap = 0.05 * (b.high - b.low)  # bars 90% of their bin wide
+            top.bar(b.low + gap, b.high - gap, b.accuracy, "#93c5fd", stroke="#2563eb",
+                    tip=f"confidence {b.low:.1f} to {b.high:.1f}: {100 * b.accuracy:.1f}% "
+                        f"right of {b.count:,}")
+            bottom.bar(b.low + gap, b.high - gap, b.count / result.count, "#d1d5db",
+                       tip=f"confidence {b.low:.1f} to {b.high:.1f}: "
+                           f"{100 * b.count / result.count:.1f}% of the predictions")
+        d.line(top.x(0), top.y(0), top.x(1), top.y(1), MUTED, 1.2, dash="5 4")
+        for b in filled:
+            d.circle(top.x(b.confidence), top.y(b.accuracy), 3.2, "#1d4ed8",
+                     tip=f"mean confidence {100 * b.confidence:.1f}%, "
+                         f"{100 * b.accuracy:.1f}% right")
+        legend(d, top.left + 12, top.top + 14, [
+            ("perfectly calibrated", MUTED, "dashed"), ("mean confidence", "#1d4ed8", "dot"),
+            ("right", "#93c5fd/#2563eb", "bar")], column=True, size=11)
         d.close()
     return d

@@ -222,6 +222,12 @@ class Plot:
             d.text((self.left + self.right) / 2, self.bottom + (38 if labels else 20), title,
                    anchor="middle")
 
+    def bar(self, low: float, high: float, value: float, fill: str, stroke: str | None = None,
+            tip: str | None = None) -> None:
+        """A bar over [low, high] on x, from the bottom edge up to `value`."""
+        self.drawing.rect(self.x(low), self.y(value), self.x(high) - self.x(low),
+                          self.bottom - self.y(value), fill, stroke=stroke, tip=tip)
+
     def frame(self) -> None:
         """The left and bottom edges (no box: the grid shows the area)."""
         self.drawing.line(self.left, self.top, self.left, self.bottom, EDGE, class_="frame")
