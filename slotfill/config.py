@@ -169,7 +169,7 @@ class TrainConfig:
                             "checkpoint (same model settings; vocabularies are extended with "
                             "what this corpus adds)")
     report: bool = _opt(True, "write report.html (scores, errors, curves, calibration) and "
-                        "curves.png into the run directory at the end")
+                        "curves.svg into the run directory at the end")
     tensorboard: bool = _opt(False, "write TensorBoard event files under tensorboard/ in the "
                              "run directory (needs the tensorboard extra)")
     log_every: int | None = _opt(None, "tensorboard only: log the training loss every N "

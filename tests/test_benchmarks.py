@@ -115,8 +115,9 @@ def test_report_speed_smoke(trained_run, tmp_path):
     output = tmp_path / "report.md"
     result = run("report_speed.py", "--model", str(trained_run), "--repeats", "1",
                  "--output", str(output))
-    for figure in ("eval with confidences", "error analysis", "curves (SVG and PNG)",
-                   "page (HTML)", "`slotfill report` (fresh process)"):
+    for figure in ("eval with confidences", "error analysis", "curves (inline and file)",
+                   "page (HTML)", "`slotfill report` (fresh process)",
+                   "the report at the end of `slotfill train`"):
         assert figure in result.stdout and figure in output.read_text(), figure
 
 

@@ -44,7 +44,7 @@ class ReportInputs:
 @dataclass
 class Report:
     html: str
-    curves_png: bytes | None  # the training curves, when the run has a history
+    curves_svg: str | None  # the training curves as an .svg file, when the run has a history
     inputs: ReportInputs
 
 
@@ -62,13 +62,13 @@ def build_report(checkpoint: Path, run: RunRecord, data: str | None = None,
         from slotfill.models.checkpoint import load_checkpoint
         run.config = load_checkpoint(checkpoint).config.to_dict()
     inputs = ReportInputs(result, analysis, run)
-    curves_png = None
+    curves_svg = None
     if run.history:
-        figure = charts.curves(run.history, run.summary.get("best_epoch"))
-        inputs.charts["curves"] = charts.svg(figure, "curves")
-        curves_png = charts.png(figure)
+        drawing = charts.curves(run.history, run.summary.get("best_epoch"))
+        inputs.charts["curves"] = drawing.inline("curves")
+        curves_svg = drawing.document("curves")
     inputs.charts.update(_analysis_charts(analysis))
-    return Report(render(inputs), curves_png, inputs)
+    return Report(render(inputs), curves_svg, inputs)
 
 
 def _analysis_charts(analysis: ErrorAnalysis) -> dict[str, str]:
@@ -84,14 +84,14 @@ def _analysis_charts(analysis: ErrorAnalysis) -> dict[str, str]:
             shown = {label: NO_SPAN if label == NONE else label for label in [*rows, *columns]}
             counts = {(shown[g], shown[p]): n for (g, p), n in counter.items()
                       if g in shown and p in shown}
-            found[name] = charts.svg(charts.heatmap(
+            found[name] = charts.heatmap(
                 [shown[r] for r in rows], [shown[c] for c in columns], counts, row_label,
-                column_label), name)
+                column_label).inline(name)
     curves = {name: value for name, value in (("slot spans", analysis.calibration),
                                               ("intents", analysis.intent_calibration))
               if value is not None and value.count}
     if curves:
-        found["calibration"] = charts.svg(charts.reliability_diagram(curves), "calibration")
+        found["calibration"] = charts.reliability_diagram(curves).inline("calibration")
     return found
 
 

@@ -136,7 +136,7 @@ def _curves(inputs: ReportInputs, hues: dict[str, int]) -> str:
 <details><summary>every epoch (history.csv)</summary>
 <table class="num"><thead><tr>{head}</tr></thead><tbody>{rows}</tbody></table></details>""",
                     f"Per epoch; the dashed line marks epoch {best}, whose checkpoint "
-                    "(best dev F1) is scored below. Also in <code>curves.png</code>.")
+                    "(best dev F1) is scored below. Also in <code>curves.svg</code>.")
 
 
 def _scores(inputs: ReportInputs, hues: dict[str, int]) -> str:

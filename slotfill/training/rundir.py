@@ -9,7 +9,7 @@
     metrics.json   best_epoch, epochs, and the dev and test scores of best.pt (an
                    ensemble's directory, from `slotfill ensemble`, lists its members)
     metrics.md     the same as tables
-    report.html, curves.png, tensorboard/   the run report, its curves, event files
+    report.html, curves.svg, tensorboard/   the run report, its curves, event files
 
 A new run directory is never put over an existing one unless the caller forces it, and
 only over something that is itself a run directory.
@@ -63,7 +63,7 @@ class RunDir:
 
     @property
     def curves(self) -> Path:
-        return self.path / "curves.png"
+        return self.path / "curves.svg"
 
     @property
     def tensorboard(self) -> Path:
