@@ -125,10 +125,12 @@ class Tagger:
 
     @property
     def device(self) -> str:
+        """Where the model runs: `cpu` or `cuda` (`cuda:N`)."""
         return str(self._predictor.device)
 
     @property
     def predicts_intents(self) -> bool:
+        """Whether each `Result` carries an intent."""
         return bool(self._predictor.predicts_intents)
 
     @property
