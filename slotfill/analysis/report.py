@@ -5,40 +5,24 @@ split, with every number computed as `slotfill eval` computes it.
 `build_report` gathers the pieces: the checkpoint scored with confidences
 (analysis/evaluate.py), the error analysis (errors.py), the charts (charts.py); the caller
 hands in what the run directory holds (training/loggers.py reads it and writes the
-files); report_html.py lays it all out.
+files); report_html.py lays it all out, from the ReportInputs (report_inputs.py) given.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 from slotfill.analysis import charts
 from slotfill.analysis.errors import NONE, ErrorAnalysis, analyse
-from slotfill.analysis.evaluate import EvalResult, evaluate_checkpoint
+from slotfill.analysis.evaluate import evaluate_checkpoint
+from slotfill.analysis.report_html import render
+from slotfill.analysis.report_inputs import ReportInputs, RunRecord
+
+__all__ = ["Report", "ReportInputs", "RunRecord", "build_report", "most_confused"]
 
 CONFUSED_PAIRS = 16  # the heatmaps show the labels of this many most confused pairs
 NO_SPAN = "(no span)"  # NONE as the heatmaps label it
-
-
-@dataclass
-class RunRecord:
-    """What a run directory tells about the run (empty for a lone checkpoint)."""
-
-    name: str
-    config: dict = field(default_factory=dict)  # the resolved config, as a mapping
-    history: list[dict] = field(default_factory=list)  # RunDir.read_history()
-    summary: dict = field(default_factory=dict)  # RunDir.summary()
-
-
-@dataclass
-class ReportInputs:
-    """Everything the page shows."""
-
-    result: EvalResult
-    analysis: ErrorAnalysis
-    run: RunRecord
-    charts: dict[str, str] = field(default_factory=dict)  # name -> <svg> element
 
 
 @dataclass
@@ -52,8 +36,6 @@ def build_report(checkpoint: Path, run: RunRecord, data: str | None = None,
                  split: str = "test", device: str = "cpu", batch_size: int = 256) -> Report:
     """Score `checkpoint` on a split (of its own corpus, or of `data`) with confidences,
     analyse its errors, draw the charts and lay out the page."""
-    from slotfill.analysis.report_html import render
-
     result = evaluate_checkpoint(checkpoint, data, split, device=device,
                                  batch_size=batch_size, confidence=True)
     analysis = analyse(result.examples, result.predictions,

@@ -53,6 +53,10 @@ class EpochRecord:
 
 @dataclass
 class TrainResult:
+    """What `slotfill.train` returns: the run directory (load it with `slotfill.load`),
+    the epoch of `best.pt`, one record per epoch (as in `history.csv`), and the dev and
+    test scores of `best.pt` (the keys of `slotfill eval --json`; fractions in [0, 1])."""
+
     run_dir: Path
     best_epoch: int
     history: list[EpochRecord]
