@@ -228,9 +228,9 @@ def train(config: str | Path | Config | None = None,
         >>> 0 <= result.test["f1"] <= 1
         True
     """
-    from slotfill.threads import quiet_waiting
+    from slotfill.threads import set_waiting
 
-    quiet_waiting()  # effective when torch is not imported yet (threads.py says why)
+    set_waiting("active")  # as `slotfill train`, when torch is not imported yet (threads.py)
     from slotfill.training import run as training
     from slotfill.training.rundir import RunDir, check_output
 
