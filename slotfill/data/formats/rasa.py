@@ -252,7 +252,8 @@ def _say_what_is_left_out(root: Path, read: list[Path], issues: Issues) -> None:
     others = [p for p in _yaml_files(root) if p not in read]
     markdown = sorted(p for p in root.rglob("*.md") if _markdown_nlu(p))
     if others:
-        issues.warn(f"{root}: {len(read)} files with an nlu: section read; "
+        issues.warn(f"{root}: {len(read)} file{'s' if len(read) > 1 else ''} with an nlu: "
+                    "section read; "
                     f"{_listed([str(p.relative_to(root)) for p in others])} left out "
                     "(no nlu: section: rules, stories, domain and config are not training "
                     "examples)")
