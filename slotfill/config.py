@@ -126,6 +126,22 @@ class ModelConfig:
     attention_heads: int = _opt(0, "heads of a self-attention layer over the encoder "
                                 "states, whose output joins them before the heads (0: none)",
                                 min=0)
+    multi_intent: bool = _opt(False, "intent only: labels joined by # (atis_flight#"
+                              "atis_airfare, MixATIS) are sets of intents: one sigmoid per "
+                              "intent, the predicted set those above model.intent_threshold "
+                              "(at least the most probable); false: one softmax over the "
+                              "labels as written")
+    intent_threshold: float = _opt(0.5, "multi_intent only: the probability above which an "
+                                   "intent joins the predicted set", min=0.0, max=1.0,
+                                   max_exclusive=True)
+    intent_reads_slots: bool = _opt(False, "intent only: the intent head also reads each "
+                                    "word's tag distribution, embedded, and pools the words "
+                                    "with attention from the whole utterance (slot-gated, "
+                                    "after Goo et al. 2018 and DCA-Net)")
+    refine: bool = _opt(False, "a second pass over the utterance (SlotRefine, Wu et al. "
+                        "2020): the tagger runs again, reading where the first pass's "
+                        "chunks begin and their slot types, and its tags are the answer; "
+                        "about twice the time to train and to tag")
 
 
 @dataclass(frozen=True)
@@ -409,9 +425,19 @@ def _check_combinations(cfg: Config, problems: list[str]) -> None:
         problems.append("train.log_every: applies only with train.tensorboard=true; remove "
                         "it (or set train.log_every=null)")
     if not m.intent:
-        for key, default in (("intent_level", "utterance"), ("intent_to_slots", False)):
+        for key, default in (("intent_level", "utterance"), ("intent_to_slots", False),
+                             ("multi_intent", False), ("intent_reads_slots", False)):
             if getattr(m, key) != default:
                 problems.append(f"model.{key}: applies only with model.intent true")
+    if m.intent_threshold != 0.5 and not m.multi_intent:
+        problems.append("model.intent_threshold: applies only with model.multi_intent true")
+    if m.intent_reads_slots and m.intent_to_slots:
+        problems.append("model.intent_reads_slots, model.intent_to_slots: the intent cannot "
+                        "read the tags while the tags read the intent; choose one")
+    if m.intent_reads_slots and m.type == "seq2seq":
+        problems.append("model.intent_reads_slots: a seq2seq decoder's tag scores come from "
+                        "its own greedy decoding, not from one layer the intent could read; "
+                        "use another type")
     width = m.hidden_size * (2 if m.bidirectional else 1)
     if m.attention_heads and width % m.attention_heads:
         problems.append(f"model.attention_heads: must divide the encoder's output size "
