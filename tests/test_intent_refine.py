@@ -221,9 +221,9 @@ def test_export_refuses_what_its_graphs_do_not_cover_yet(tmp_path):
     from slotfill.models.checkpoint import save_checkpoint
     from slotfill.serving.export import export_onnx
 
-    cfg = load_config(CONFIGS / "bilstm.yaml", [*tiny_overrides(), "model.refine=true"])
+    cfg = load_config(CONFIGS / "joint.yaml", [*tiny_overrides(), "model.multi_intent=true"])
     vocabs = prepare(cfg).vocabs
     save_checkpoint(tmp_path / "best.pt", build_model(cfg.model, vocabs), cfg, vocabs, {})
-    with pytest.raises(SlotfillError, match="cannot export models with model.refine"):
+    with pytest.raises(SlotfillError, match="cannot export models with model.multi_intent"):
         export_onnx(tmp_path / "best.pt", tmp_path / "model.onnx")
     assert not any(tmp_path.glob("model*"))

@@ -37,7 +37,7 @@ from slotfill.models.checkpoint import load_checkpoint
 from slotfill.serving.onnx_graph import Graph, shared_inputs, tagger_outputs, viterbi
 
 EXPORTABLE = ("rnn", "lstm", "gru", "jordan")
-NOT_IN_GRAPHS = ("multi_intent", "intent_reads_slots", "refine")  # model keys, not written yet
+NOT_IN_GRAPHS = ("multi_intent", "intent_reads_slots")  # model keys the graphs lack yet
 OPSET, IR_VERSION = 17, 8  # opset 17: onnxruntime >= 1.13
 
 
