@@ -12,7 +12,7 @@ sentence accuracy (every slot right), epochs and minutes of training and dev eva
 per run, each score beside its target where the project set one, next to published
 results. With two seeds or more, the seeds of each row in ENSEMBLES also form an
 ensemble (`slotfill ensemble`), scored as one more row, and the paired bootstrap compares
-BEST with PREVIOUS seed by seed and ensemble to ensemble. Every run (and ensemble) is also
+CANDIDATE with BEST seed by seed and ensemble to ensemble. Every run (and ensemble) is also
 scored on two test sets of cities the corpus never had (benchmarks/unseen_cities.py
 says how they are made from its test split). Runs go to --runs-dir (kept, so `slotfill
 compare` can show them; a finished run found there is reused, so an interrupted
@@ -64,14 +64,15 @@ ROWS = [
     Row("bilstm", "bilstm.yaml", "BiLSTM", (95.3,)),
     Row("bilstm-crf", "bilstm-crf.yaml", "BiLSTM, CRF", (95.3,)),
     Row("seq2seq", "seq2seq.yaml", "encoder-decoder with attention, joint intent"),
-    Row("joint-one-pass", "joint.yaml", "the previous `joint`: BiLSTM, char CNN, "
-        "gazetteers, CRF, joint intent, substitution", SINGLE, ("model.refine=false",)),
     Row("joint", "joint.yaml", "BiLSTM, char CNN, gazetteers, CRF, joint intent, "
-        "substitution, refinement pass", SINGLE),
+        "substitution", SINGLE),
+    Row("joint-refine", "joint.yaml", "the same with the refinement pass", SINGLE,
+        ("model.refine=true",)),
 ]
 
-BEST, PREVIOUS = "joint", "joint-one-pass"  # the best single config, and what it replaced
-ENSEMBLES = (BEST, PREVIOUS)  # rows whose seeds form an ensemble
+BEST = "joint"  # the best single config (chosen on dev): its seeds form the ensemble row
+CANDIDATE = "joint-refine"  # the new option, compared with BEST by paired bootstrap
+ENSEMBLES = (BEST, CANDIDATE)  # rows whose seeds form an ensemble
 MISSION = ("arrive Taipei on Nov 2nd", "leave Taipei on Nov 2nd")  # tagged by BEST
 
 PUBLISHED = [  # ATIS test slot F1 (and intent / overall accuracy where reported)
@@ -86,6 +87,7 @@ PUBLISHED = [  # ATIS test slot F1 (and intent / overall accuracy where reported
     ("Qin et al. 2021, DCA-Net (OpenSLU rerun, GloVe)", "95.9", "97.3", "87.6"),
     ("Chen et al. 2019, Joint BERT (pretrained)", "96.1", "97.5", "88.2"),
 ]
+ANCHORS = ("Stack-Propagation", "SlotRefine", "DCA-Net", "Joint BERT")  # BEST set beside them
 
 
 def run_one(row: Row, seed: int, data: str, runs_dir: str, overrides: list[str],
@@ -108,6 +110,7 @@ def run_one(row: Row, seed: int, data: str, runs_dir: str, overrides: list[str],
         train(cfg, run_dir)
     run = RunDir(run_dir).summary()
     return {"row": row.name, "seed": seed, "run": str(run_dir), "test": run["test"],
+            "dev": run["dev"],
             "best_epoch": run["best_epoch"], "epochs": run["epochs"],
             "minutes": run["seconds"] / 60,
             "unseen": {name: score_unseen(run_dir / "best.pt", Path(folder))
@@ -133,7 +136,8 @@ def ensemble_row(name: str, runs: list[dict], runs_dir: Path, unseen: dict[str, 
     if built is None or len(built.get("members", [])) != len(runs):  # (of fewer seeds)
         build_ensemble([r["run"] for r in runs], out, force=True)
     metrics = RunDir(out).read_metrics()
-    return {"run": str(out), "test": metrics["test"], "members": len(runs),
+    return {"run": str(out), "test": metrics["test"], "dev": metrics["dev"],
+            "members": len(runs),
             "against_seed1": against(Path(runs[0]["run"]) / "best.pt", out / "best.pt"),
             "unseen": {name: score_unseen(out / "best.pt", Path(folder))
                        for name, folder in unseen.items()},
@@ -184,21 +188,21 @@ def main() -> None:
             ensembles[name] = ensemble_row(name, results[name], runs_dir, unseen)
             print(f"ensemble of {name}: test F1 {100 * ensembles[name]['test']['f1']:.2f}",
                   flush=True)
-    versus = best_against_previous(results, ensembles)
+    versus = candidate_against_best(results, ensembles)
     write_table(args, rows, results, command, runs_dir, ensembles, versus, unseen)
 
 
-def best_against_previous(results: dict[str, list[dict]], ensembles: dict[str, dict]
-                          ) -> list[tuple[str, list[dict]]]:
-    """The paired bootstrap of BEST against PREVIOUS on test, seed by seed and ensemble
+def candidate_against_best(results: dict[str, list[dict]], ensembles: dict[str, dict]
+                           ) -> list[tuple[str, list[dict]]]:
+    """The paired bootstrap of CANDIDATE against BEST on test, seed by seed and ensemble
     to ensemble (where both were run)."""
-    if BEST not in results or PREVIOUS not in results:
+    if BEST not in results or CANDIDATE not in results:
         return []
     pairs = [(f"seed {new['seed']}", Path(old["run"]), Path(new["run"]))
-             for old, new in zip(results[PREVIOUS], results[BEST])]
-    if BEST in ensembles and PREVIOUS in ensembles:
-        pairs.append(("ensembles", Path(ensembles[PREVIOUS]["run"]),
-                      Path(ensembles[BEST]["run"])))
+             for old, new in zip(results[BEST], results[CANDIDATE])]
+    if BEST in ensembles and CANDIDATE in ensembles:
+        pairs.append(("ensembles", Path(ensembles[BEST]["run"]),
+                      Path(ensembles[CANDIDATE]["run"])))
     return [(name, against(old / "best.pt", new / "best.pt")) for name, old, new in pairs]
 
 
@@ -234,6 +238,28 @@ def target_cell(value: float | None, target: float | None) -> str:
         return ""
     gap = value - target
     return f">= {target}, " + (f"met (+{gap:.2f})" if gap >= 0 else f"missed by {-gap:.2f}")
+
+
+def anchor_gaps(label: str, runs: list[dict], ensemble: dict | None) -> list[str]:
+    """BEST's mean over seeds (and its ensemble) minus each of the ANCHORS' published
+    scores, in points, where they publish one."""
+    keys = ("f1", "intent_accuracy", "overall_accuracy")
+    models = [("mean of seeds", {k: statistics.mean(100 * r["test"][k] for r in runs)
+                                 for k in keys})]
+    if ensemble is not None:
+        models.append((f"ensemble of {ensemble['members']}",
+                       {k: 100 * ensemble["test"][k] for k in keys}))
+    lines = ["", f"{label} minus the published results, in points (+: above them):", "",
+             "| system | " + " | ".join(f"{name}: slot F1 | intent | overall"
+                                       for name, _ in models) + " |",
+             "|---|" + "---:|" * (3 * len(models))]
+    for name, *published in PUBLISHED:
+        if not any(anchor in name for anchor in ANCHORS):
+            continue
+        cells = [f"{scores[k] - float(value):+.2f}" if value else ""
+                 for _, scores in models for k, value in zip(keys, published)]
+        lines.append(f"| {name} | " + " | ".join(cells) + " |")
+    return lines
 
 
 def write_table(args, rows, results, command: str, runs_dir: Path, ensembles: dict,
@@ -295,12 +321,28 @@ def write_table(args, rows, results, command: str, runs_dir: Path, ensembles: di
             f"{ensemble['members']} seeds (`slotfill ensemble`) | "
             + " | ".join(cells([ensemble], ENSEMBLE)) + " |  |  |")
 
+    choice = [(shown(by_name[n]), results[n]) for n in (BEST, CANDIDATE) if n in results]
+    choice += [(f"{shown(by_name[n])} x {e['members']}", [e]) for n, e in ensembles.items()]
+    if choice:
+        lines += ["", f"Dev scores ({choice[0][1][0]['dev']['sentences']} utterances), on "
+                  f"which `{by_name[BEST].config}` was chosen (its `train.select`: the mean of "
+                  "slot F1 and intent accuracy, the selection score):", "",
+                  "| config | dev slot F1 | dev intent acc. | dev overall acc. | "
+                  "selection score |", "|---|---:|---:|---:|---:|"]
+        for label, runs in choice:
+            values = {k: summarise([100 * r["dev"][k] for r in runs])
+                      for k in ("f1", "intent_accuracy", "overall_accuracy")}
+            select = summarise([50 * (r["dev"]["f1"] + r["dev"]["intent_accuracy"])
+                                for r in runs])
+            lines.append(f"| {label} | {values['f1']} | {values['intent_accuracy']} | "
+                         f"{values['overall_accuracy']} | {select} |")
+
     def bootstrap(differences: list[dict]) -> str:
         return "; ".join(f"{d['metric'].replace('_', ' ')} {100 * d['delta']:+.2f} "
                          f"({100 * d['low']:+.2f} to {100 * d['high']:+.2f}, p = {d['p']:.3f})"
                          for d in differences)
     if versus:
-        lines += ["", f"`{BEST}` minus `{PREVIOUS}` on test, paired bootstrap over the test "
+        lines += ["", f"`{CANDIDATE}` minus `{BEST}` on test, paired bootstrap over the test "
                   "utterances (`slotfill compare`): difference in points (95% interval, "
                   "p-value of no difference):", ""]
         lines += [f"- {name}: {bootstrap(differences)}" for name, differences in versus]
@@ -339,6 +381,8 @@ def write_table(args, rows, results, command: str, runs_dir: Path, ensembles: di
                   "| system | slot F1 | intent acc. | overall acc. |", "|---|---:|---:|---:|",
                   *[f"| {name} | {f1} | {intent} | {overall} |"
                     for name, f1, intent, overall in PUBLISHED]]
+        if BEST in results:
+            lines += anchor_gaps(shown(by_name[BEST]), results[BEST], ensembles.get(BEST))
     lines.append("")
     args.output.parent.mkdir(parents=True, exist_ok=True)
     args.output.write_text("\n".join(lines))
