@@ -4,10 +4,12 @@
         [--threads N] [--output benchmarks/results/report.md]
 
 In one process (imports done, the median of --repeats): scoring the split without and
-with confidences, the error analysis, the curves (SVG and PNG), the other charts, the
-page. Then as a user meets them, each a fresh process: `slotfill eval --json` and
-`slotfill report`. `--threads N` runs torch on N threads throughout (OMP_NUM_THREADS for
-the processes; one thread measures the work rather than a busy machine's scheduling).
+with confidences, the error analysis, the curves (inline and as curves.svg), the other
+charts, the page. Then as a user meets them, each a fresh process: `slotfill eval
+--json`, `slotfill report`, and the report as the end of `slotfill train` writes it
+(imports included: torch and the evaluation already loaded, the report's modules not).
+`--threads N` runs torch on N threads throughout (OMP_NUM_THREADS for the processes; one
+thread measures the work rather than a busy machine's scheduling).
 Writes the table with the machine, its load and the command.
 """
 
@@ -59,9 +61,9 @@ def in_process(checkpoint: Path, run_dir: Path, split: str, repeats: int) -> dic
                               run.summary())
 
     def curves():
-        figure = charts.curves(record.history, record.summary.get("best_epoch"))
-        return charts.svg(figure, "curves"), charts.png(figure)
-    figures["curves (SVG and PNG)"], (curves_svg, _) = timed(curves, repeats)
+        drawing = charts.curves(record.history, record.summary.get("best_epoch"))
+        return drawing.inline("curves"), drawing.document("curves")
+    figures["curves (inline and file)"], (curves_svg, _) = timed(curves, repeats)
     figures["confusion and calibration charts"], drawn = timed(
         lambda: report._analysis_charts(analysis), repeats)
     inputs = report.ReportInputs(result, analysis, record, {"curves": curves_svg, **drawn})
@@ -72,11 +74,27 @@ def in_process(checkpoint: Path, run_dir: Path, split: str, repeats: int) -> dic
 
 
 def as_process(args: list[str], threads: int | None) -> float:
-    env = {**os.environ, **({"OMP_NUM_THREADS": str(threads)} if threads else {})}
     started = time.perf_counter()
-    subprocess.run([sys.executable, "-m", "slotfill", *args], check=True,
-                   capture_output=True, text=True, env=env)
+    _python(["-m", "slotfill", *args], threads)
     return time.perf_counter() - started
+
+
+# write_run_report as the end of `slotfill train` calls it: torch and the evaluation are
+# loaded by then, the report's own modules (charts and all) are not
+AT_THE_END = """import sys, time
+from pathlib import Path
+import slotfill.analysis.evaluate
+from slotfill.training.loggers import write_run_report
+started = time.perf_counter()
+write_run_report(Path(sys.argv[1]) / "best.pt", split=sys.argv[2], output=Path(sys.argv[3]))
+print(time.perf_counter() - started)
+"""
+
+
+def _python(args: list[str], threads: int | None) -> str:
+    env = {**os.environ, **({"OMP_NUM_THREADS": str(threads)} if threads else {})}
+    return subprocess.run([sys.executable, *args], check=True, capture_output=True,
+                          text=True, env=env).stdout
 
 
 def main() -> None:
@@ -102,6 +120,9 @@ def main() -> None:
         figures["`slotfill report` (fresh process)"] = as_process(
             ["report", "--model", str(run_dir), "--split", args.split,
              "--output", str(Path(scratch) / "report.html")], args.threads)
+        figures["the report at the end of `slotfill train` (first in its process)"] = float(
+            _python(["-c", AT_THE_END, str(run_dir), args.split,
+                     str(Path(scratch) / "end.html")], args.threads))
         size = (Path(scratch) / "report.html").stat().st_size
     lines = ["# Run report: time to write", "",
              f"- command: `{command_line()}`",
@@ -112,7 +133,7 @@ def main() -> None:
              f"{size / 1024:,.0f} KiB",
              f"- in process: median of {args.repeats}", "",
              "| phase | seconds |", "|---|---:|"]
-    lines += [f"| {name} | {value:.2f} |" for name, value in figures.items()]
+    lines += [f"| {name} | {value:.3f} |" for name, value in figures.items()]
     text = "\n".join(lines) + "\n"
     print(text)
     Path(args.output).parent.mkdir(parents=True, exist_ok=True)

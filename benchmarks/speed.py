@@ -4,25 +4,29 @@
                                [--output benchmarks/results/speed.md]
 
 Throughput contenders run in this one process, alternating over repetitions (medians
-reported), so that machine noise hits both alike; both use all cores' threads (the
-thread policy itself is measured in the shared-machine rows). Start-up times, peak
-memory and the shared-machine rows (benchmarks/neighbours.py: epochs idle and beside a
-busy neighbour, under slotfill's and torch's thread policies) are measured in child
+reported), so that machine noise hits both alike; both use all cores' threads and the
+wait policy of `slotfill train` (the thread policy itself is measured in its own rows).
+End to end, `slotfill train` (default BiLSTM config, 3 ATIS epochs, start-up, dev
+scoring, final evaluation and report included) and the reference loop as a script
+(benchmarks/reference.py, torch's defaults) run in turn, twice each, each a fresh
+process; the run directory's file times split slotfill's wall time into its phases.
+Start-up times, peak memory and the thread-policy rows (benchmarks/neighbours.py: each
+thread and wait setting idle, and beside a busy neighbour) are measured in child
 processes. `--device cuda` adds the GPU rows (benchmarks/gpu.py) beside the same
 figures on this machine's CPU, and fails at once where there is no CUDA device. Writes a
 markdown table (default benchmarks/results/speed.md, or speed-cuda.md with --device
 cuda) with the date, machine, torch version, threads and command.
 
-The reference is the loop many people write first: stock nn.LSTM over
-pack_padded_sequence, random batches of 32 built from Python lists each step.
+The reference is the loop many people write first (benchmarks/reference.py): stock
+nn.LSTM over pack_padded_sequence, random batches of 32 built from Python lists each step.
 """
 
 from __future__ import annotations
 
 import argparse
+import csv
 import dataclasses
 import os
-import random
 import statistics
 import subprocess
 import sys
@@ -34,107 +38,33 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from slotfill.threads import quiet_waiting  # noqa: E402  (imports no torch)
+from slotfill.threads import WAIT_SETTINGS, set_waiting  # noqa: E402  (imports no torch)
 
-quiet_waiting()  # as the slotfill command does, before torch starts its threads
+set_waiting("active")  # as `slotfill train` does, before torch starts its threads
 
 import torch  # noqa: E402
-from torch import nn  # noqa: E402
-from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence  # noqa: E402
 
 from benchmarks import gpu, neighbours  # noqa: E402
-from benchmarks.machine import command_line, describe, load_average  # noqa: E402
+from benchmarks.machine import command_line, describe, load_average, shown_path  # noqa: E402
+from benchmarks.reference import (  # noqa: E402
+    BATCH,
+    DEFAULT_ATIS,
+    EMB,
+    EVAL_BATCH,
+    HIDDEN,
+    from_vocabs,
+    slotfill_config,
+)
 from slotfill.analysis.evaluate import SplitScorer  # noqa: E402
 from slotfill.analysis.metrics import score  # noqa: E402
-from slotfill.config import load_config  # noqa: E402
 from slotfill.data.corpus import read_corpus  # noqa: E402
 from slotfill.data.vocab import Vocabs  # noqa: E402
 from slotfill.serving.predict import Predictor  # noqa: E402
 from slotfill.training.prepare import Prepared  # noqa: E402
 from slotfill.training.trainer import Trainer  # noqa: E402
 
-EMB, HIDDEN, BATCH, EVAL_BATCH = 100, 200, 32, 256
-DEFAULT_ATIS = Path(os.environ.get("SLOTFILL_ATIS_DIR", ROOT.parent / "shared/datasets/atis"))
-
-
-# --------------------------------------------------------------------------- reference
-
-class ReferenceTagger(nn.Module):
-    def __init__(self, num_words: int, num_tags: int, dropout: float) -> None:
-        super().__init__()
-        self.embedding = nn.Embedding(num_words, EMB, padding_idx=0)
-        self.lstm = nn.LSTM(EMB, HIDDEN, batch_first=True, bidirectional=True)
-        self.dropout = nn.Dropout(dropout)
-        self.out = nn.Linear(2 * HIDDEN, num_tags)
-
-    def forward(self, words: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
-        x = self.dropout(self.embedding(words))
-        packed = pack_padded_sequence(x, lengths, batch_first=True, enforce_sorted=False)
-        out, _ = self.lstm(packed)
-        out, _ = pad_packed_sequence(out, batch_first=True)
-        return self.out(self.dropout(out))
-
-
-class Reference:
-    """The plain loop: random batches, per-batch tensors from lists, packed LSTM."""
-
-    def __init__(self, examples, vocabs: Vocabs, seed: int, dropout: float = 0.0) -> None:
-        torch.manual_seed(seed)
-        self.rng = random.Random(seed)
-        self.vocabs = vocabs
-        self.data = [(vocabs.words.encode(e.tokens), vocabs.tags.encode(e.tags))
-                     for e in examples]
-        self.model = ReferenceTagger(len(vocabs.words), len(vocabs.tags), dropout)
-        self.optimizer = torch.optim.Adam(self.model.parameters(), lr=1e-3)
-        self.loss = nn.CrossEntropyLoss(ignore_index=-100)
-
-    def train_epoch(self) -> int:
-        self.model.train()
-        order = list(range(len(self.data)))
-        self.rng.shuffle(order)
-        tokens = 0
-        for start in range(0, len(order), BATCH):
-            items = [self.data[i] for i in order[start:start + BATCH]]
-            lengths = torch.tensor([len(w) for w, _ in items])
-            width = int(lengths.max())
-            words = torch.tensor([w + [0] * (width - len(w)) for w, _ in items])
-            tags = torch.tensor([t + [-100] * (width - len(t)) for _, t in items])
-            scores = self.model(words, lengths)
-            loss = self.loss(scores.reshape(-1, scores.size(-1)), tags.reshape(-1))
-            self.optimizer.zero_grad()
-            loss.backward()
-            nn.utils.clip_grad_norm_(self.model.parameters(), 5.0)
-            self.optimizer.step()
-            tokens += int(lengths.sum())
-        return tokens
-
-    @torch.no_grad()
-    def tag(self, token_lists: list[tuple[str, ...]]) -> list[list[str]]:
-        """Batches of EVAL_BATCH in the given order, padded and packed."""
-        self.model.eval()
-        result = []
-        for start in range(0, len(token_lists), EVAL_BATCH):
-            chunk = [self.vocabs.words.encode(t) for t in token_lists[start:start + EVAL_BATCH]]
-            lengths = torch.tensor([len(w) for w in chunk])
-            width = int(lengths.max())
-            words = torch.tensor([w + [0] * (width - len(w)) for w in chunk])
-            best = self.model(words, lengths).argmax(-1)
-            result += [self.vocabs.tags.decode(row[:n]) for row, n in
-                       zip(best.tolist(), lengths.tolist())]
-        return result
-
 
 # --------------------------------------------------------------------------- helpers
-
-def slotfill_config(atis: Path, seed: int, epochs: int, extra=()):
-    """The same model and recipe as the reference, through slotfill's config."""
-    return load_config(ROOT / "configs" / "bilstm.yaml", [
-        f"data.path={atis}", f"train.seed={seed}", f"train.epochs={epochs}",
-        f"model.embedding_dim={EMB}", f"model.hidden_size={HIDDEN}",
-        f"train.batch_size={BATCH}", "model.word_dropout=0", "model.embedding_dropout=0",
-        "model.output_dropout=0", "train.clip=5", "train.device=cpu", "train.patience=0",
-        f"train.threads={torch.get_num_threads()}", *extra])
-
 
 def replace_config(cfg, section: str, **changes):
     return dataclasses.replace(cfg, **{section: dataclasses.replace(getattr(cfg, section),
@@ -157,6 +87,54 @@ def matmul_flops(n: int = 2048, repeats: int = 5) -> float:
         a @ b
         times.append(time.perf_counter() - t)
     return 2 * n**3 / statistics.median(times)
+
+
+def clean_env() -> dict[str, str]:
+    """This environment without thread or wait settings: each command's own defaults."""
+    return {k: v for k, v in os.environ.items() if k not in (*WAIT_SETTINGS, "OMP_NUM_THREADS")}
+
+
+def slotfill_end_to_end(atis: Path, epochs: int, folder: Path) -> dict[str, float]:
+    """`slotfill train` as a user runs it (default config, report included), a fresh
+    process; its phases from the times its run directory's files were last written:
+    start-up (imports, config, corpus) until config.yaml, the epochs (history.csv's
+    seconds: training and dev scoring) and their set-up and checkpoints until the last
+    history.csv, the final evaluation until metrics.json, the report until report.html."""
+    run = folder / "run"
+    started = time.time()
+    subprocess.run([sys.executable, "-m", "slotfill", "train", f"data.path={atis}",
+                    f"train.epochs={epochs}", "--output", str(run)], check=True,
+                   capture_output=True, env=clean_env(), cwd=folder)
+    ended = time.time()
+    written = {name: (run / name).stat().st_mtime
+               for name in ("config.yaml", "history.csv", "metrics.json", "report.html")}
+    with open(run / "history.csv", encoding="utf-8") as f:
+        epoch_seconds = sum(float(row["seconds"]) for row in csv.DictReader(f))
+    return {"wall": ended - started, "start-up": written["config.yaml"] - started,
+            "epochs": epoch_seconds,
+            "epochs' set-up and checkpoints": written["history.csv"] - written["config.yaml"]
+            - epoch_seconds,
+            "final evaluation": written["metrics.json"] - written["history.csv"],
+            "report": written["report.html"] - written["metrics.json"],
+            "exit": ended - written["report.html"]}
+
+
+def quick_corpus(atis: Path, folder: Path) -> Path:
+    """A smoke run's corpus: a tenth of ATIS's training split, valid and test whole."""
+    for split in ("train", "valid", "test"):
+        (folder / "atis" / split).mkdir(parents=True)
+        for name in ("seq.in", "seq.out", "label"):
+            lines = (atis / split / name).read_text(encoding="utf-8").splitlines()
+            keep = lines[: len(lines) // 10] if split == "train" else lines
+            (folder / "atis" / split / name).write_text("\n".join(keep) + "\n", "utf-8")
+    return folder / "atis"
+
+
+def reference_end_to_end(atis: Path, epochs: int) -> float:
+    started = time.perf_counter()
+    subprocess.run([sys.executable, str(ROOT / "benchmarks/reference.py"), "--atis", str(atis),
+                    "--epochs", str(epochs)], check=True, capture_output=True, env=clean_env())
+    return time.perf_counter() - started
 
 
 def wall_times(command: list[str], repeats: int, cwd: Path | None = None) -> float:
@@ -194,7 +172,7 @@ def main() -> None:
     parser.add_argument("--device", choices=("cpu", "cuda"), default="cpu",
                         help="cuda: add the GPU rows (needs a CUDA device)")
     parser.add_argument("--no-shared", action="store_true",
-                        help="skip the shared-machine rows (epochs beside a busy neighbour)")
+                        help="skip the thread-policy rows (epochs idle and beside neighbours)")
     parser.add_argument("--shared-repeats", type=int, help="default 1 (quick) or 2")
     parser.add_argument("--output", type=Path)
     args = parser.parse_args()
@@ -226,7 +204,7 @@ def main() -> None:
           f"{flops_token / 1e6:.2f} MFLOP per token (forward + backward)")
 
     # training throughput, alternating contenders
-    reference = Reference(corpus["train"], vocabs, seed=1)
+    reference = from_vocabs(corpus["train"], vocabs, seed=1)
     fast = Trainer(cfg, prepared)
     random_batches = Trainer(replace_config(cfg, "train", batching="random"), prepared)
     crf = Trainer(replace_config(cfg, "model", head="crf"), prepared)
@@ -260,6 +238,30 @@ def main() -> None:
     achieved = fast_rate * flops_token
     row("slotfill model FLOP/s (GFLOP/s)", f"{achieved / 1e9:.1f}")
     row("model FLOP/s / torch.mm FLOP/s", f"{achieved / mm:.0%}", ">= 50%", achieved / mm >= 0.5)
+
+    # end to end, in child processes, in turn
+    epochs_e2e = 1 if args.quick else 3
+    slotfill_runs, reference_runs = [], []
+    with tempfile.TemporaryDirectory() as tmp:
+        atis = quick_corpus(args.atis, Path(tmp)) if args.quick else args.atis
+        for i in range(2):
+            folder = Path(tmp) / f"e2e-{i}"
+            folder.mkdir()
+            slotfill_runs.append(slotfill_end_to_end(atis, epochs_e2e, folder))
+            reference_runs.append(reference_end_to_end(atis, epochs_e2e))
+    walls = [r["wall"] for r in slotfill_runs]
+    mine, theirs = statistics.median(walls), statistics.median(reference_runs)
+    share = "1 epoch on a tenth of ATIS" if args.quick else f"{epochs_e2e} ATIS epochs"
+    row(f"reference loop end to end, {share} (s; runs)",
+        f"{theirs:.1f}; " + ", ".join(f"{t:.1f}" for t in reference_runs))
+    row(f"`slotfill train` end to end, {share} (s; runs)",
+        f"{mine:.1f}; " + ", ".join(f"{t:.1f}" for t in walls))
+    row("end-to-end speed-up slotfill / reference", f"{theirs / mine:.2f}x", ">= 2.5x",
+        theirs / mine >= 2.5)
+    for phase in slotfill_runs[0]:
+        if phase != "wall":
+            seconds = statistics.median(r[phase] for r in slotfill_runs)
+            row(f"  `slotfill train` {phase} (s)", f"{seconds:.2f} ({seconds / mine:.0%})")
 
     # inference: whole test set, batches of 256 in file order
     test_texts = [" ".join(e.tokens) for e in corpus["test"]]
@@ -325,7 +327,7 @@ def main() -> None:
         ref_f1, fast_f1 = [], []
         gold = [list(e.tags) for e in corpus["test"]]
         for seed in range(1, args.seeds + 1):
-            reference = Reference(corpus["train"], vocabs, seed=seed)
+            reference = from_vocabs(corpus["train"], vocabs, seed=seed)
             trainer = Trainer(slotfill_config(args.atis, seed, args.accuracy_epochs), prepared)
             for _ in range(args.accuracy_epochs):
                 reference.train_epoch()
@@ -343,7 +345,7 @@ def main() -> None:
 
     # training beside other work, in child processes
     if not args.no_shared:
-        print("shared machine: epochs idle and beside a neighbour", flush=True)
+        print("thread policies: epochs idle and beside a neighbour", flush=True)
         for figure, value, target, met in neighbours.rows(
                 neighbours.shared_machine(args.atis, args.quick, args.shared_repeats),
                 args.quick):
@@ -372,14 +374,21 @@ def write_results(path: Path, command: str, rows, flops_token: float, load: str,
         f"- date: {date.today().isoformat()}",
         f"- machine: {describe()}; load average {load} before the run, {load_average()} "
         "after it",
-        f"- torch {torch.__version__}, {torch.get_num_threads()} threads, OpenMP threads "
-        "sleep while they wait (as the slotfill command sets them)",
+        f"- torch {torch.__version__}, {torch.get_num_threads()} threads; in-process rows: "
+        "OpenMP threads spin while they wait, as `slotfill train` sets them",
         f"- model: BiLSTM, embedding {EMB}, hidden {HIDDEN}, batch {BATCH}, no dropout, "
         f"gradient clipping 5, Adam 1e-3; {flops_token / 1e6:.2f} MFLOP per token forward + "
         "backward",
-        "- shared machine rows: each a child process (benchmarks/neighbours.py); slotfill "
-        "threads = train.threads=0 (passive waiting, threads follow the free cores), torch "
-        "threads = torch's defaults (spinning waits, one thread per core)",
+        "- end to end: `slotfill train data.path=ATIS train.epochs=3` (the default BiLSTM "
+        "config: dropout, report) against `python benchmarks/reference.py` (the same model "
+        "as a plain script with dev scoring each epoch and a test score at the end), each a "
+        "fresh process with no thread settings, in turn, twice each; phases of slotfill's "
+        "wall time from its run directory's file times",
+        "- thread-policy rows: each a child process (benchmarks/neighbours.py) training the "
+        "model above for 3 epochs; beside a one-thread busy loop or a second identical "
+        "training; slotfill's default = train.threads=0 as `slotfill train` runs it "
+        "(active waiting, threads follow the free cores, idle threads released when they "
+        "drop), torch's defaults = OpenMP's own waiting and one thread per core",
         "", "| figure | value | target | met |", "|---|---:|---:|:---:|",
         *[f"| {a} | {b} | {c} | {d} |" for a, b, c, d in rows], ""]
     if gpu_table is not None:

@@ -10,6 +10,7 @@ import dataclasses
 import difflib
 import re
 import typing
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -36,93 +37,111 @@ def parse_yaml(text: str) -> Any:
 
 
 def _opt(default: Any, help: str, *, choices: tuple = (), min: float | None = None,
-         max: float | None = None, max_exclusive: bool = False) -> Any:
-    """A config field with its documentation and limits (read by validation and the README)."""
+         max: float | None = None, max_exclusive: bool = False, see: str = "") -> Any:
+    """A config field with its documentation and limits. `help` (Markdown) is the one
+    description of the key: validation reads the limits, and the documentation's config
+    reference (docs/gen_pages.py) prints `help`, with a link to the docs page `see`."""
     meta = {"help": help, "choices": choices, "min": min, "max": max,
-            "max_exclusive": max_exclusive}
+            "max_exclusive": max_exclusive, "see": see}
     return field(default=default, metadata=meta)
 
 
 MODEL_TYPES = ("rnn", "jordan", "lstm", "gru", "seq2seq")
-DEFAULT_EMBEDDINGS_MAX_WORDS = 20000  # model.embeddings_max_words: see README for sizes
+DEFAULT_EMBEDDINGS_MAX_WORDS = 20000  # model.embeddings_max_words: docs/how-to/vectors.md
 
 
 @dataclass(frozen=True)
 class DataConfig:
     path: str = _opt(BUNDLED, "corpus directory or file (relative to the current "
-                     "directory), or `bundled` / `bundled-zh` for the sample corpora shipped "
-                     "with slotfill (English / Chinese)")
-    format: str = _opt("auto", "corpus format: atis (seq.in/seq.out/label per split), conll "
-                       "(token-tag columns), jsonl (text with character-offset spans; also "
-                       "doccano's export), tokens (token and tag lists in JSON Lines), "
-                       "massive (the MASSIVE corpus), rasa (Rasa NLU YAML), or auto to detect",
-                       choices=("auto", "atis", "conll", "jsonl", "tokens", "massive", "rasa"))
+                     "directory), or `bundled` / `bundled-zh` for the English / Chinese "
+                     "sample corpus shipped with slotfill")
+    format: str = _opt("auto", "corpus format: `atis` (seq.in/seq.out/label per split), "
+                       "`conll` (token-tag columns), `jsonl` (text with character-offset "
+                       "spans; also doccano's export), `tokens` (token and tag lists in JSON "
+                       "Lines), `massive` (the MASSIVE corpus), `rasa` (Rasa NLU YAML), or "
+                       "`auto` to detect",
+                       choices=("auto", "atis", "conll", "jsonl", "tokens", "massive", "rasa"),
+                       see="tutorials/own-data.md")
     tokenizer: str = _opt("auto", "how text is split into tokens, in corpora and predict "
-                          "alike: auto (at spaces; each character of scripts written without "
-                          "spaces, such as Chinese, Japanese and Thai), whitespace, or "
-                          "characters (every character a token)",
-                          choices=("auto", "whitespace", "characters"))
-    locale: str | None = _opt(None, "massive only: the locale(s) to read, e.g. zh-CN or "
-                              "zh-CN,ja-JP (default: all in data.path)")
+                          "alike: `auto` (at spaces; each character of scripts written "
+                          "without spaces, such as Chinese, Japanese and Thai), `whitespace`, "
+                          "or `characters` (every character a token); saved with the model",
+                          choices=("auto", "whitespace", "characters"),
+                          see="how-to/languages.md")
+    locale: str | None = _opt(None, "`massive` only: the locale(s) to read, e.g. `zh-CN` or "
+                              "`zh-CN,ja-JP` (default: all in data.path)")
     split: str | None = _opt(None, "for corpora without splits (Rasa data, one file): "
-                             "shares of train, valid and test, e.g. 0.8,0.1,0.1 (stratified "
-                             "by intent)")
+                             "shares of train, valid and test, e.g. `0.8,0.1,0.1`; "
+                             "deterministic and stratified by intent")
     split_seed: int = _opt(1, "with data.split: the seed of the deterministic split (kept "
                            "apart from train.seed, so a new seed does not change the test set)")
     gazetteers: dict[str, str] | None = _opt(
-        None, "named lists of values giving each word features (NAME: FILE, one entry a "
-        "line, or the name of a list shipped with slotfill); a NAME that is a slot type "
-        "also supplies values to train.augment")
+        None, "named lists of values that give each word features, `{NAME: FILE}`: FILE has "
+        "one entry a line (entries may span words), or is the name of a list shipped with "
+        "slotfill (`city_name`, `airport_name`, `month_name`, `day_name`, `day_number`); a "
+        "NAME that is a slot type also supplies values to train.augment",
+        see="tutorials/beat-baseline.md")
 
 
 @dataclass(frozen=True)
 class ModelConfig:
-    type: str = _opt("lstm", "tagger: rnn (Elman), jordan, lstm, gru, or seq2seq (an LSTM "
-                     "encoder-decoder with attention)", choices=MODEL_TYPES)
-    bidirectional: bool = _opt(False, "run one recurrence in each direction and concatenate")
+    type: str = _opt("lstm", "tagger: `rnn` (Elman), `jordan`, `lstm`, `gru`, or `seq2seq` "
+                     "(an LSTM encoder-decoder with attention)", choices=MODEL_TYPES,
+                     see="how-to/configs.md")
+    bidirectional: bool = _opt(False, "one recurrence in each direction, states "
+                               "concatenated")
     num_layers: int = _opt(1, "stacked recurrent layers", min=1)
     hidden_size: int = _opt(200, "hidden units per direction and layer", min=1)
     embedding_dim: int = _opt(100, "word embedding size", min=1)
     dropout: float = _opt(0.0, "dropout between stacked layers (needs num_layers > 1)",
                           min=0.0, max=1.0, max_exclusive=True)
-    nonlinearity: str | None = _opt(None, "rnn and jordan only: tanh or relu (default tanh)",
-                                    choices=("tanh", "relu"))
-    bias: bool = _opt(True, "use bias terms in the recurrent layers")
+    nonlinearity: str | None = _opt(None, "`rnn` and `jordan` only: `tanh` (the default for "
+                                    "them) or `relu`", choices=("tanh", "relu"))
+    bias: bool = _opt(True, "bias terms in the recurrent layers")
     embedding_dropout: float = _opt(0.0, "dropout on word embeddings",
                                     min=0.0, max=1.0, max_exclusive=True)
     output_dropout: float = _opt(0.0, "dropout on the encoder output, before the tag layer",
                                  min=0.0, max=1.0, max_exclusive=True)
-    word_dropout: float = _opt(0.0, "training only: probability of replacing a word that "
-                               "occurs once in training by <unk>, so the model learns <unk>",
-                               min=0.0, max=1.0)
-    locked_dropout: bool = _opt(False, "embedding and output dropout use one mask per "
-                                "utterance for all time steps (variational dropout)")
-    context_window: int = _opt(0, "each step reads the embeddings of this many words on "
-                               "each side as well (Mesnil et al. 2015)", min=0)
-    char: str = _opt("none", "character-level word features: none, cnn or lstm",
-                     choices=("none", "cnn", "lstm"))
-    char_dim: int | None = _opt(None, "char only: character embedding size (default 30)",
+    word_dropout: float = _opt(0.0, "while training, replace words seen once in training by "
+                               "`<unk>` with this probability, so that the model learns what "
+                               "to do with unseen words", min=0.0, max=1.0)
+    locked_dropout: bool = _opt(False, "embedding and output dropout draw one mask per "
+                                "utterance and reuse it at every step (variational dropout)")
+    context_window: int = _opt(0, "each step also reads the embeddings of this many words "
+                               "on each side (Mesnil et al. 2015); works with every tagger",
+                               min=0)
+    char: str = _opt("none", "character-level word features: `cnn` (convolution + "
+                     "max-pooling) or `lstm` (BiLSTM final states), so unseen words are "
+                     "tagged from their spelling", choices=("none", "cnn", "lstm"))
+    char_dim: int | None = _opt(None, "with char: character embedding size (default 30)",
                                 min=1)
-    char_size: int | None = _opt(None, "char only: size of a word's character feature "
+    char_size: int | None = _opt(None, "with char: size of a word's character feature "
                                  "(default 50)", min=2)
-    head: str = _opt("softmax", "tag layer: softmax (independent per word) or crf "
-                     "(linear-chain CRF with BIO constraints)", choices=("softmax", "crf"))
-    intent: bool = _opt(False, "also predict the utterance's intent (joint training)")
-    embeddings: str | None = _opt(None, "pretrained word vectors to start from: a GloVe, "
-                                  "word2vec (text or binary) or fastText .vec file, optionally "
-                                  "gzipped; its dimension must be model.embedding_dim")
-    freeze_embeddings: bool = _opt(False, "keep the word embeddings fixed while training "
-                                   "(needs model.embeddings)")
+    head: str = _opt("softmax", "tag layer: `softmax` (each word on its own) or `crf` "
+                     "(linear-chain CRF, Viterbi decoding, BIO transitions enforced)",
+                     choices=("softmax", "crf"))
+    intent: bool = _opt(False, "also predict the utterance's intent, trained jointly; adds "
+                        "`intent_accuracy` and `overall_accuracy` to the scores and `intent` "
+                        "to predictions")
+    embeddings: str | None = _opt(None, "pretrained word vectors to start from: GloVe, "
+                                  "word2vec (text or binary) or fastText `.vec`, optionally "
+                                  "gzipped; the dimension must be model.embedding_dim",
+                                  see="how-to/vectors.md")
+    freeze_embeddings: bool = _opt(False, "with model.embeddings: keep the word embeddings "
+                                   "fixed while training")
     embeddings_max_words: int | None = _opt(None, "with model.embeddings: also keep the "
                                             "vectors of this many of the file's most frequent "
                                             "words that training never sees, so predict knows "
-                                            "them (default 20000; 0: none)", min=0)
-    intent_level: str = _opt("utterance", "intent only: utterance (one intent from the "
-                             "max-pooled states) or token (every word predicts the intent; "
-                             "the utterance's is their averaged vote, Qin et al. 2019)",
+                                            "them (default 20000; 0: none)", min=0,
+                                            see="how-to/vectors.md")
+    intent_level: str = _opt("utterance", "with intent: `utterance` (one intent from the "
+                             "max-pooled states) or `token` (every word predicts the intent, "
+                             "trained at every word; the utterance's intent is their averaged "
+                             "vote, as in Stack-Propagation, Qin et al. 2019)",
                              choices=("utterance", "token"))
-    intent_to_slots: bool = _opt(False, "intent only: the tag layer also reads the intent "
-                                 "distribution (each word's with intent_level token)")
+    intent_to_slots: bool = _opt(False, "with intent: the tag layer also reads the intent "
+                                 "distribution (each word's with intent_level token), so "
+                                 "slots follow the intent")
     attention_heads: int = _opt(0, "heads of a self-attention layer over the encoder "
                                 "states, whose output joins them before the heads (0: none)",
                                 min=0)
@@ -149,46 +168,57 @@ class TrainConfig:
     epochs: int = _opt(30, "maximum number of epochs", min=1)
     batch_size: int = _opt(32, "utterances per training batch", min=1)
     eval_batch_size: int = _opt(256, "utterances per batch when evaluating", min=1)
-    batching: str = _opt("bucket", "bucket: equal-length batches, shuffled (fast, no "
-                         "padding); random: random batches, padded and packed",
-                         choices=("bucket", "random"))
-    optimizer: str = _opt("adam", "adam, adamw or sgd", choices=("adam", "adamw", "sgd"))
+    batching: str = _opt("bucket", "`bucket`: batches of equal-length utterances, shuffled "
+                         "across lengths (no padding); `random`: random batches, padded and "
+                         "packed", choices=("bucket", "random"), see="how-to/speed.md")
+    optimizer: str = _opt("adam", "`adam`, `adamw` or `sgd`", choices=("adam", "adamw", "sgd"))
     lr: float = _opt(0.001, "learning rate", min=0.0)
-    weight_decay: float = _opt(0.0, "L2 penalty (decoupled for adamw)", min=0.0)
+    weight_decay: float = _opt(0.0, "L2 penalty (decoupled for `adamw`)", min=0.0)
     patience: int = _opt(5, "stop after this many epochs without a better dev score "
-                         "(train.select; 0: never stop early)", min=0)
-    select: str = _opt("f1", "the dev score that picks best.pt, stops early and drives the "
-                       "plateau schedule: f1 (slot F1) or f1_intent (the mean of slot F1 and "
-                       "intent accuracy; needs model.intent)", choices=("f1", "f1_intent"))
-    clip: float = _opt(5.0, "clip the gradient norm to this value (0: no clipping)", min=0.0)
-    seed: int = _opt(1, "random seed for initialisation, shuffling and dropout")
-    device: str = _opt("auto", "auto (cuda when available), cpu or cuda",
+                         "(train.select; `0`: never stop early)", min=0)
+    select: str = _opt("f1", "the dev score that picks `best.pt`, stops early (patience) and "
+                       "drives the `plateau` schedule: `f1` (slot F1) or `f1_intent` (the "
+                       "mean of slot F1 and intent accuracy, for intent models, so that the "
+                       "checkpoint is good at both)", choices=("f1", "f1_intent"))
+    clip: float = _opt(5.0, "clip the gradient norm to this (`0`: no clipping); the classic "
+                       "remedy for exploding RNN gradients", min=0.0)
+    seed: int = _opt(1, "seed for initialisation, shuffling and dropout")
+    device: str = _opt("auto", "`auto` (CUDA when available), `cpu` or `cuda`",
                        choices=("auto", "cpu", "cuda"))
-    threads: int = _opt(0, "CPU threads for torch (0: as many as cores are free, followed "
-                        "while training)", min=0)
-    precision: str = _opt("fp32", "fp32, or mixed precision on a GPU: bf16, or fp16 (with "
-                          "loss scaling)", choices=("fp32", "bf16", "fp16"))
-    lr_schedule: str = _opt("constant", "constant; linear or cosine decay to 0 over "
-                            "train.epochs; plateau: halve when dev F1 did not improve",
+    threads: int = _opt(0, "CPU threads for torch (`0`: as many as cores are free, followed "
+                        "while training)", min=0, see="how-to/speed.md")
+    precision: str = _opt("fp32", "mixed precision on a GPU: `bf16`, or `fp16` with loss "
+                          "scaling (fp32 on the CPU)", choices=("fp32", "bf16", "fp16"),
+                          see="how-to/speed.md")
+    lr_schedule: str = _opt("constant", "`linear` or `cosine` decay to 0 over train.epochs "
+                            "(per batch); `plateau` halves the rate after an epoch without a "
+                            "better dev F1",
                             choices=("constant", "linear", "cosine", "plateau"))
     ema: float = _opt(0.0, "keep an exponential moving average of the weights with this "
-                      "decay per step (e.g. 0.998); dev scores, best.pt and the final "
-                      "scores use the averaged weights (0: off)", min=0.0, max=1.0,
-                      max_exclusive=True)
-    label_smoothing: float = _opt(0.0, "label smoothing of the cross-entropy losses (intent, "
-                                  "softmax and decoder tags; not the CRF's likelihood)",
+                      "decay per step (e.g. `0.998`); dev scores, `best.pt` and the final "
+                      "scores use the averaged weights, training continues from the trained "
+                      "ones (`0`: off)", min=0.0, max=1.0, max_exclusive=True)
+    label_smoothing: float = _opt(0.0, "label smoothing of the cross-entropy losses: intent, "
+                                  "softmax tags and the decoder (a CRF's likelihood has none)",
                                   min=0.0, max=1.0, max_exclusive=True)
-    augment: float = _opt(0.0, "probability per utterance and epoch of replacing its slot "
-                          "values, of the types a gazetteer is named after, by other values "
-                          "from the training data or the gazetteer", min=0.0, max=1.0)
-    init: str | None = _opt(None, "start from the weights of this run directory or "
-                            "checkpoint (same model settings; vocabularies are extended with "
-                            "what this corpus adds)")
-    report: bool = _opt(True, "write report.html (scores, errors, curves, calibration) and "
-                        "curves.png into the run directory at the end")
-    tensorboard: bool = _opt(False, "write TensorBoard event files under tensorboard/ in the "
-                             "run directory (needs the tensorboard extra)")
-    log_every: int | None = _opt(None, "tensorboard only: log the training loss every N "
+    augment: float = _opt(0.0, "slot-value substitution: each epoch, with this probability "
+                          "per utterance, replace its values of the slot types that a "
+                          "gazetteer is named after by other values from the training data "
+                          "or the gazetteer (needs data.gazetteers)", min=0.0, max=1.0,
+                          see="tutorials/beat-baseline.md")
+    init: str | None = _opt(None, "start from the weights of this run directory (or "
+                            "checkpoint) instead of a random initialisation: fine-tuning or "
+                            "continuing on new data; the model settings must match (dropouts "
+                            "may differ), and the vocabularies are extended with the words, "
+                            "tags and intents the new corpus adds (`--init RUN_DIR` sets it)",
+                            see="how-to/training.md")
+    report: bool = _opt(True, "at the end of training, write `report.html` (the run, curves, "
+                        "scores, errors, confusions, calibration) and `curves.svg` into the "
+                        "run directory", see="tutorials/report.md")
+    tensorboard: bool = _opt(False, "write TensorBoard event files under `tensorboard/` in "
+                             "the run directory (needs `pip install \"slotfill[tensorboard]\"`)",
+                             see="tutorials/report.md")
+    log_every: int | None = _opt(None, "with tensorboard: log the training loss every N "
                                  "steps (default 50)", min=1)
 
 
@@ -228,6 +258,34 @@ class Config:
             raise ConfigError("Invalid config", "\n".join(problems))
         return cfg
 
+    @classmethod
+    def load(cls, path: str | Path | None = None,
+             overrides: Mapping[str, Any] | Sequence[str] = ()) -> Config:
+        """Read a YAML config file, or a bundled config by name (None: `bilstm`), apply
+        overrides (`{"model.hidden_size": 256}`, or `["model.hidden_size=256"]` as on
+        the command line), validate everything at once (a ConfigError lists each
+        problem) and resolve paths against the current directory.
+
+        Examples:
+            >>> from slotfill import Config
+            >>> cfg = Config.load("bilstm-crf", {"train.epochs": 3})
+            >>> cfg.model.head, cfg.train.epochs
+            ('crf', 3)
+        """
+        return load_config(path, overrides)
+
+    def override(self, overrides: Mapping[str, Any] | Sequence[str]) -> Config:
+        """A copy with `overrides` applied and validated, as `Config.load` applies them.
+
+        Examples:
+            >>> from slotfill import Config
+            >>> Config().override({"model.type": "gru"}).model.type
+            'gru'
+        """
+        raw = self.to_dict()
+        apply_overrides(raw, overrides)
+        return resolve_paths(Config.from_dict(raw))
+
 
 SECTIONS: dict[str, type] = {"data": DataConfig, "model": ModelConfig, "train": TrainConfig}
 
@@ -239,9 +297,10 @@ def all_keys() -> list[str]:
 
 # ---------------------------------------------------------------- loading
 
-def load_config(path: str | Path | None, overrides: list[str] = ()) -> Config:
+def load_config(path: str | Path | None,
+                overrides: Mapping[str, Any] | Sequence[str] = ()) -> Config:
     """Read a YAML config (a file, or a bundled config's name; None: the bundled
-    default), apply `key.sub=value` overrides, validate, and resolve data.path and
+    default), apply overrides (see `apply_overrides`), validate, and resolve data.path and
     train.init against the current directory."""
     from slotfill.resources import find_config
 
@@ -276,19 +335,15 @@ def read_yaml(path: Path) -> dict[str, Any]:
     return raw
 
 
-def apply_overrides(raw: dict[str, Any], overrides: list[str]) -> None:
-    """Set `section.key=value` items into `raw`; values are parsed as YAML scalars."""
+def apply_overrides(raw: dict[str, Any],
+                    overrides: Mapping[str, Any] | Sequence[str]) -> None:
+    """Set overrides into `raw`: `section.key=value` strings, whose values are parsed as
+    YAML scalars, or a mapping of `section.key` to values, taken as they are."""
     problems = []
-    for item in overrides:
-        key, sep, text = item.partition("=")
+    for item, key, value in _parse_overrides(overrides, problems):
         parts = key.strip().split(".")
-        if not sep or len(parts) != 2 or not all(p.isidentifier() for p in parts):
+        if len(parts) != 2 or not all(p.isidentifier() for p in parts):
             problems.append(f"{item!r}: expected an override like model.hidden_size=256")
-            continue
-        try:
-            value = parse_yaml(text) if text.strip() else None
-        except yaml.YAMLError:
-            problems.append(f"{item!r}: cannot parse the value {text!r}")
             continue
         if isinstance(value, list):
             problems.append(f"{item!r}: expected a single value or a mapping, got a list")
@@ -300,6 +355,27 @@ def apply_overrides(raw: dict[str, Any], overrides: list[str]) -> None:
         section[parts[1]] = value
     if problems:
         raise ConfigError("Invalid override", "\n".join(problems))
+
+
+def _parse_overrides(overrides: Mapping[str, Any] | Sequence[str],
+                     problems: list[str]) -> list[tuple[str, str, Any]]:
+    """(as given, dotted key, value) per override; unreadable ones go to `problems`."""
+    if isinstance(overrides, Mapping):
+        return [(f"{key}={value!r}", str(key), str(value) if isinstance(value, Path) else value)
+                for key, value in overrides.items()]
+    parsed = []
+    if isinstance(overrides, str):
+        overrides = [overrides]
+    for item in overrides:
+        key, sep, text = item.partition("=")
+        if not sep:
+            problems.append(f"{item!r}: expected an override like model.hidden_size=256")
+            continue
+        try:
+            parsed.append((item, key, parse_yaml(text) if text.strip() else None))
+        except yaml.YAMLError:
+            problems.append(f"{item!r}: cannot parse the value {text!r}")
+    return parsed
 
 
 def resolve_paths(cfg: Config) -> Config:
@@ -323,6 +399,19 @@ def resolve_paths(cfg: Config) -> Config:
 
 
 # ---------------------------------------------------------------- validation
+
+def setting_problem(dotted: str, value: Any) -> str | None:
+    """What is wrong with setting the key `section.name` to `value` on its own (an unknown
+    key, with the nearest valid one; a wrong type, choice or range), or None. How keys
+    combine is checked when a whole config is built (Config.from_dict)."""
+    section, _, key = dotted.partition(".")
+    cls = SECTIONS.get(section)
+    fields = {f.name: f for f in dataclasses.fields(cls)} if cls else {}
+    if key not in fields:
+        return _unknown(dotted)
+    error = _check_value(value, typing.get_type_hints(cls)[key], fields[key].metadata)
+    return f"{dotted}: {error}" if error else None
+
 
 def _build_section(section: str, cls: type, raw: dict, problems: list[str]) -> Any:
     hints = typing.get_type_hints(cls)

@@ -6,11 +6,12 @@ import os
 import random
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 
 import torch
 
 from slotfill.errors import ConfigError
-from slotfill.threads import ThreadGovernor
+from slotfill.threads import ThreadGovernor, release_idle_threads, waiting_in_force
 
 
 def resolve_device(name: str) -> torch.device:
@@ -23,21 +24,49 @@ def resolve_device(name: str) -> torch.device:
     return torch.device(name)
 
 
-def configure_threads(threads: int) -> ThreadGovernor | None:
+@dataclass
+class ThreadSetup:
+    """The intra-op threads a run uses, who chose them, and how waiting threads wait;
+    `governor` follows the free cores while training (None where the count is fixed)."""
+
+    chosen_by: str  # "following the free cores", "train.threads=N", "OMP_NUM_THREADS=N"
+    waiting: str  # threads.waiting_in_force()
+    governor: ThreadGovernor | None = None
+
+    def update(self) -> None:
+        """After every training step: fewer threads while other work needs the cores."""
+        if self.governor is not None:
+            self.governor.update()
+
+    def describe(self) -> str:
+        return (f"threads: {torch.get_num_threads()} ({self.chosen_by}), "
+                f"waiting: {self.waiting}")
+
+
+def set_threads(count: int) -> None:
+    """`count` intra-op threads; when that is fewer, the pool's idle threads end, so that
+    none spins on beside other work (threads.py says why)."""
+    fewer = count < torch.get_num_threads()
+    torch.set_num_threads(count)
+    if fewer:
+        release_idle_threads()
+
+
+def configure_threads(threads: int) -> ThreadSetup:
     """`threads` intra-op threads; 0: as many as cores are free, followed while training
-    through the governor returned (None where the count is fixed: by `threads`, by
-    OMP_NUM_THREADS, which the user or `--nproc` set, or where the free cores cannot be
-    read)."""
+    by a governor (unless OMP_NUM_THREADS, which the user or `--nproc` set, fixes the
+    count, or the free cores cannot be read: then torch's count)."""
+    waiting = waiting_in_force()
     if threads > 0:
-        torch.set_num_threads(threads)
-        return None
+        set_threads(threads)
+        return ThreadSetup(f"train.threads={threads}", waiting)
     if os.environ.get("OMP_NUM_THREADS"):
-        return None
-    governor = ThreadGovernor(torch.set_num_threads, most=torch.get_num_threads())
+        return ThreadSetup(f"OMP_NUM_THREADS={os.environ['OMP_NUM_THREADS']}", waiting)
+    governor = ThreadGovernor(set_threads, most=torch.get_num_threads())
     if not governor.cores.available:
-        return None
+        return ThreadSetup("one per core; free cores unreadable here", waiting)
     governor.start()
-    return governor
+    return ThreadSetup("following the free cores", waiting, governor)
 
 
 # Below this many tokens in a batch, splitting each step's matrix products over several

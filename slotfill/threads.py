@@ -1,36 +1,105 @@
-"""CPU threads on machines shared with other work. Imports no torch: `quiet_waiting` must
-run before torch starts its OpenMP thread pool.
+"""CPU threads: how many intra-op threads torch uses and how they wait, so that training is
+fast on an idle machine and stays fast beside other work. Imports no torch: `set_waiting`
+must run before torch starts its OpenMP thread pool.
 
-Why a neighbour can cost 3-20x instead of the 2x a fair share of two cores would cost:
-torch's intra-op threads meet at a barrier after every small parallel region (hundreds
-per training step of a recurrent tagger). By default OpenMP threads spin while they wait,
-so a thread whose partner has been descheduled burns its own time slice instead of
-handing the core over, and every barrier then waits for the scheduler. Two remedies:
+Why the wait policy matters: torch's intra-op threads meet at a barrier after every small
+parallel region (hundreds per training step of a recurrent tagger). Threads that spin
+while they wait (OMP_WAIT_POLICY=ACTIVE) cross each barrier in microseconds; threads that
+sleep (PASSIVE) pay a wake-up each time, which costs 1.2x on one 2-core Intel VM and 2.8x
+on an AMD EPYC one (benchmarks/speed.py). But spinning threads whose partner has been
+descheduled by a neighbour burn their time slice, and every barrier then waits for the
+scheduler: 15-23x slower epochs.
 
-- `quiet_waiting()`: waiting threads sleep at once (OMP_WAIT_POLICY=PASSIVE), unless the
-  user chose a wait policy. Measured on 2 busy cores (benchmarks/speed.py): an epoch with
-  two threads went from 35-63 s to 6-8 s.
-- `FreeCores` + `ThreadGovernor`: with train.threads=0, training uses as many threads as
-  cores are free (idle, or used by this process), checked every few seconds; one thread
-  beside a busy neighbour never meets a barrier at all.
+slotfill's training default (train.threads=0) takes both sides: threads spin while they
+wait (`set_waiting("active")`), and `ThreadGovernor` sets the thread count to the cores
+that are free (idle, or used by this process), checked every few seconds. Beside other
+work that is one thread, which meets no barrier at all, and the pool's idle threads are
+released (`release_idle_threads`) so that none is left spinning. The user's own OMP_*
+settings and train.threads always win.
 """
 
 from __future__ import annotations
 
+import ctypes
 import math
 import os
+import re
+import sys
 import time
 from collections.abc import Callable
 
 WAIT_SETTINGS = ("OMP_WAIT_POLICY", "GOMP_SPINCOUNT", "KMP_BLOCKTIME")
+_written: dict[str, str] = {}  # what slotfill itself put into os.environ in this process
 
 
-def quiet_waiting() -> None:
-    """OpenMP threads sleep rather than spin while they wait (the user's own setting of
-    OMP_WAIT_POLICY, GOMP_SPINCOUNT or KMP_BLOCKTIME wins). Effective only before torch
-    is imported; harmless after."""
-    if not any(name in os.environ for name in WAIT_SETTINGS):
-        os.environ["OMP_WAIT_POLICY"] = "PASSIVE"
+def _users_settings() -> dict[str, str]:
+    """The wait settings in the environment that slotfill did not write (the user's, or
+    a parent process's choice)."""
+    return {name: os.environ[name] for name in WAIT_SETTINGS
+            if name in os.environ and _written.get(name) != os.environ[name]}
+
+
+def set_waiting(policy: str | None) -> None:
+    """How OpenMP threads wait: "active" (spin), "passive" (sleep at once) or None
+    (OpenMP's default: spin a while, then sleep). The user's own setting wins; slotfill's
+    earlier choice in this process is replaced. Effective only before torch is imported,
+    so a no-op after."""
+    if _users_settings() or "torch" in sys.modules:
+        return
+    unset_own_waiting()
+    if policy is not None:
+        os.environ["OMP_WAIT_POLICY"] = _written["OMP_WAIT_POLICY"] = policy.upper()
+
+
+def unset_own_waiting() -> None:
+    """Take the wait settings slotfill wrote out of the environment, so that child
+    processes (the workers of --nproc) make their own choice rather than inherit it as
+    if it were the user's."""
+    for name in list(_written):
+        if os.environ.get(name) == _written.pop(name):
+            del os.environ[name]
+
+
+def waiting_in_force() -> str:
+    """How OpenMP threads wait in this process, in words: `active`, `passive`, `spin,
+    then sleep` (OpenMP's default), or the user's own settings."""
+    users = _users_settings()
+    if users:
+        return ", ".join(f"{k}={v}" for k, v in users.items()) + " (yours)"
+    policy = os.environ.get("OMP_WAIT_POLICY", "").lower()
+    return policy if policy in ("active", "passive") else "spin, then sleep"
+
+
+def release_idle_threads() -> bool:
+    """Ends the OpenMP pool's idle threads (`omp_pause_resource_all`, OpenMP 5.0), which
+    would otherwise go on spinning under active waiting after the thread count drops;
+    the next parallel region starts new ones. False where the runtime has no such call.
+    Call only between parallel regions (in the training loop, between steps)."""
+    pause = _omp_pause()
+    return pause is not None and pause(1) == 0  # 1: omp_pause_soft
+
+
+_OPENMP_LIBRARY = re.compile(r"/lib(gomp|iomp5|omp)[-.\w]*\.so[.\d]*$")
+_pause = None  # omp_pause_resource_all, once found
+
+
+def _omp_pause():
+    """The OpenMP runtime's omp_pause_resource_all, from the copy torch loaded (found in
+    /proc/self/maps: another copy of the library would have pools of its own)."""
+    global _pause
+    if _pause is None:
+        try:
+            with open("/proc/self/maps", encoding="utf-8") as f:
+                paths = {line.split()[-1] for line in f if _OPENMP_LIBRARY.search(line.strip())}
+            for path in sorted(paths):
+                function = getattr(ctypes.CDLL(path), "omp_pause_resource_all", None)
+                if function is not None:
+                    function.argtypes, function.restype = [ctypes.c_int], ctypes.c_int
+                    _pause = function
+                    break
+        except OSError:
+            pass
+    return _pause
 
 
 def usable_cores() -> int:

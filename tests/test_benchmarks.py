@@ -27,7 +27,8 @@ def test_speed_quick(atis_dir, tmp_path):
                    "CRF epoch / softmax epoch", "torch.mm", "model FLOP/s",
                    "reference tagging", "Predictor.tag", "Predictor.predict", "latency p50",
                    "latency p99", "import torch", "slotfill --help", "cold slotfill predict",
-                   "peak RSS"):
+                   "peak RSS", "reference loop end to end", "`slotfill train` end to end",
+                   "end-to-end speed-up", "`slotfill train` start-up", "`slotfill train` report"):
         assert figure in result.stdout, figure
         assert figure in output.read_text(), figure
 
@@ -47,9 +48,10 @@ def test_speed_on_cuda_fails_clearly_without_a_gpu(atis_dir, tmp_path):
 
 def test_neighbours_quick(atis_dir):
     result = run("neighbours.py", "--quick", "--atis", str(atis_dir), "--policies", "slotfill")
-    for figure in ("with slotfill's threads, beside none (s)",
-                   "with slotfill's threads, beside busy loop (s)",
-                   "slotfill's threads: epoch beside busy loop / idle epoch"):
+    for figure in ("slotfill's default (train.threads=0), beside none: epochs 1 / 2 / 3",
+                   "slotfill's default (train.threads=0), beside busy loop: epochs 1 / 2 / 3",
+                   "slotfill's default (train.threads=0): epoch beside busy loop / idle epoch",
+                   "threads: 2 (following the free cores), waiting: active"):
         assert figure in result.stdout, result.stdout
 
 
@@ -119,8 +121,9 @@ def test_report_speed_smoke(trained_run, tmp_path):
     output = tmp_path / "report.md"
     result = run("report_speed.py", "--model", str(trained_run), "--repeats", "1",
                  "--output", str(output))
-    for figure in ("eval with confidences", "error analysis", "curves (SVG and PNG)",
-                   "page (HTML)", "`slotfill report` (fresh process)"):
+    for figure in ("eval with confidences", "error analysis", "curves (inline and file)",
+                   "page (HTML)", "`slotfill report` (fresh process)",
+                   "the report at the end of `slotfill train`"):
         assert figure in result.stdout and figure in output.read_text(), figure
 
 

@@ -111,7 +111,7 @@ def test_clipping_never_reads_the_norm_back_off_the_cpu():
 
 
 def test_capturable_optimiser_keeps_its_rate_in_a_tensor_the_schedule_fills():
-    from slotfill.training.trainer import make_optimizer, make_scheduler
+    from slotfill.training.optimizers import make_optimizer, make_scheduler
 
     cfg = dataclasses.replace(config(), train=dataclasses.replace(config().train,
                                                                   optimizer="sgd"))

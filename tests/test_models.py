@@ -156,3 +156,25 @@ def test_locked_dropout_shares_the_mask_over_time():
     out = drop(torch.ones(4, 6, 10))
     assert torch.equal(out[:, :1].expand_as(out), out)
     assert set(out.unique().tolist()) <= {0.0, 2.0}
+
+
+@pytest.mark.parametrize("kind, nonlinearity", [("lstm", None), ("gru", None),
+                                                ("rnn", "tanh"), ("rnn", "relu")])
+def test_both_directions_in_one_call_equal_two_calls(kind, nonlinearity):
+    from slotfill.models.encoders import StackedEncoder, TorchRecurrence, both_directions
+    cfg = Config.from_dict({"model": {"type": kind, "bidirectional": True, "num_layers": 2,
+                                      "hidden_size": 6, "dropout": 0.0,
+                                      **({"nonlinearity": nonlinearity} if nonlinearity else {})}}
+                           ).model
+    torch.manual_seed(0)
+    encoder = StackedEncoder(cfg, 5, lambda layer, direction, size: TorchRecurrence(cfg, size))
+    x = torch.randn(3, 4, 5, requires_grad=True)  # (B, T, I), no padding
+    assert both_directions(*encoder.layers[0], x) is not None  # the one-call path is taken
+    lengths = torch.full((3,), 4)
+    fused = encoder(x, lengths, None)  # (B, T, 2H): one call per layer
+    grads = torch.autograd.grad(fused.square().sum(), [x, *encoder.parameters()])
+    mask = torch.ones(3, 4, dtype=torch.bool)  # the same batch through the two-call path
+    apart = encoder(x, lengths, mask)
+    assert torch.allclose(fused, apart, atol=1e-6)
+    for a, b in zip(grads, torch.autograd.grad(apart.square().sum(), [x, *encoder.parameters()])):
+        assert torch.allclose(a, b, atol=1e-5)

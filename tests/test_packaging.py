@@ -21,6 +21,7 @@ def test_wheel_installs_and_trains_from_any_directory(tmp_path):
     assert "slotfill/_bundled/data/zh/train/seq.in" in names  # data.path=bundled-zh
     assert "slotfill/_bundled/configs/bilstm-zh.yaml" in names
     assert "slotfill/serving/demo.html" in names  # the page `slotfill serve` shows at /
+    assert "slotfill/py.typed" in names  # type checkers read the public API's hints
 
     site = tmp_path / "site"
     subprocess.run([sys.executable, "-m", "pip", "install", "--no-deps", "--quiet",

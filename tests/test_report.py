@@ -116,18 +116,22 @@ def test_the_page_needs_nothing_from_the_network(trained_intent_run):
 
 
 def test_train_writes_the_report_and_curves_unless_switched_off(tmp_path):
+    import xml.etree.ElementTree as ET
+
     run = tmp_path / "run"
     result = invoke("train", CONFIGS / "lstm-crf.yaml", *tiny_overrides(epochs=2),
                     "train.report=true", "--output", run)
     assert result.exit_code == 0, result.output
     assert f"report: {run / 'report.html'}" in result.stdout  # said before the run dir
-    assert (run / "curves.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    curves = ET.parse(run / "curves.svg").getroot()  # a standalone SVG file
+    assert curves.tag == "{http://www.w3.org/2000/svg}svg" and curves.get("width")
+    assert sum(1 for _ in curves.iter("{http://www.w3.org/2000/svg}polyline")) == 6
     data = report_data((run / "report.html").read_text())
     metrics = json.loads((run / "metrics.json").read_text())
     assert data["scores"] == metrics["test"]
     off = tmp_path / "off"
     assert invoke("train", "lstm", *tiny_overrides(), "--output", off).exit_code == 0
-    assert not (off / "report.html").exists() and not (off / "curves.png").exists()
+    assert not (off / "report.html").exists() and not (off / "curves.svg").exists()
 
 
 def test_report_of_a_lone_checkpoint_and_a_corpus_without_test(trained_run, tmp_path):
@@ -137,7 +141,7 @@ def test_report_of_a_lone_checkpoint_and_a_corpus_without_test(trained_run, tmp_
     result = invoke("report", "--model", lone, "--split", "valid")
     assert result.exit_code == 0, result.output
     html = (lone.parent / "report.html").read_text()
-    assert "No training history" in html and not (lone.parent / "curves.png").exists()
+    assert "No training history" in html and not (lone.parent / "curves.svg").exists()
     assert "intent accuracy" not in html  # a model without intents
     result = invoke("report", "--model", trained_run, "--data", tmp_path / "missing")
     assert result.exit_code == 1 and "Error" in result.stderr
@@ -170,4 +174,4 @@ def test_report_skips_sections_it_has_nothing_for(trained_run, tmp_path):
     assert report.inputs.result.scores["sentence_accuracy"] == 1.0
     assert "0 of 20 utterances have a wrong" in report.html
     assert "No slot type was confused" in report.html
-    assert report.curves_png is None
+    assert report.curves_svg is None

@@ -57,9 +57,20 @@ def click(driver, element) -> None:
 def test_charts_and_wrong_utterances_render_without_script_errors(page):
     sizes = js(page, """return Array.from(document.querySelectorAll('figure.chart svg'))
         .map(svg => [svg.getBoundingClientRect().width, svg.getBoundingClientRect().height,
-                     svg.querySelectorAll('path, use').length]);""")
+                     svg.querySelectorAll('line, polyline, rect, circle, text').length]);""")
     assert len(sizes) >= 4  # curves, slot confusion, intent confusion, calibration
     assert all(w > 200 and h > 150 and drawn > 10 for w, h, drawn in sizes)
+    # the layout guesses text widths: every label must still lie inside its chart
+    outside = js(page, """return Array.from(document.querySelectorAll('figure.chart svg'))
+        .flatMap(svg => {
+          const box = svg.getBoundingClientRect();
+          return Array.from(svg.querySelectorAll('text')).filter(t => {
+            const r = t.getBoundingClientRect();
+            return r.left < box.left - 1 || r.right > box.right + 1 ||
+                   r.top < box.top - 1 || r.bottom > box.bottom + 1;
+          }).map(t => t.textContent);
+        });""")
+    assert not outside, outside
     items = js(page, "return document.querySelectorAll('#utterance-list article.utt').length")
     assert items > 0
     assert js(page, "return document.getElementById('filter-count').textContent") == \

@@ -1,5 +1,6 @@
-"""CPU threads on shared machines: the OpenMP wait policy set before torch starts, the free
-cores read from /proc/stat, and the thread count that follows them while training."""
+"""CPU threads: the OpenMP wait policy set before torch starts, the free cores read from
+/proc/stat, the thread count that follows them while training, and the idle threads
+released when that count drops."""
 
 from __future__ import annotations
 
@@ -11,8 +12,9 @@ import pytest
 import torch
 from conftest import CONFIGS, tiny_overrides
 
-from slotfill.runtime import configure_threads
-from slotfill.threads import WAIT_SETTINGS, FreeCores, ThreadGovernor, quiet_waiting
+from slotfill import threads
+from slotfill.runtime import ThreadSetup, configure_threads, set_threads
+from slotfill.threads import WAIT_SETTINGS, FreeCores, ThreadGovernor, set_waiting
 
 
 class Clock:
@@ -86,41 +88,106 @@ def test_governor_follows_the_free_cores_every_few_seconds(machine):
     assert governor.update() == 2 and chosen == [2, 1, 2]
 
 
-def test_quiet_waiting_respects_the_users_setting(monkeypatch):
+@pytest.fixture
+def before_torch(monkeypatch):
+    """No wait settings in the environment, nothing written by slotfill, and torch not
+    yet imported (as far as set_waiting can tell)."""
     for name in WAIT_SETTINGS:
         monkeypatch.delenv(name, raising=False)
-    quiet_waiting()
+    monkeypatch.setattr(threads, "_written", {})
+    monkeypatch.delitem(sys.modules, "torch")
+
+
+def test_set_waiting_replaces_its_own_choice_but_never_the_users(before_torch, monkeypatch):
+    set_waiting("passive")
     assert os.environ["OMP_WAIT_POLICY"] == "PASSIVE"
-    monkeypatch.delenv("OMP_WAIT_POLICY")
-    monkeypatch.setenv("GOMP_SPINCOUNT", "10000")
-    quiet_waiting()
+    assert threads.waiting_in_force() == "passive"
+    set_waiting("active")  # slotfill's own earlier choice is replaced
+    assert os.environ["OMP_WAIT_POLICY"] == "ACTIVE"
+    set_waiting(None)  # OpenMP's default
+    assert "OMP_WAIT_POLICY" not in os.environ
+    assert threads.waiting_in_force() == "spin, then sleep"
+    set_waiting("active")
+    threads.unset_own_waiting()  # what --nproc's workers inherit: no choice of slotfill's
+    assert "OMP_WAIT_POLICY" not in os.environ
+    monkeypatch.setenv("GOMP_SPINCOUNT", "10000")  # the user's
+    set_waiting("active")
+    assert "OMP_WAIT_POLICY" not in os.environ
+    assert threads.waiting_in_force() == "GOMP_SPINCOUNT=10000 (yours)"
+
+
+def test_set_waiting_after_torch_started_changes_nothing(monkeypatch):
+    for name in WAIT_SETTINGS:
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setattr(threads, "_written", {})
+    set_waiting("active")  # this module imported torch: too late to matter
     assert "OMP_WAIT_POLICY" not in os.environ
 
 
-def test_the_command_line_sets_the_wait_policy_before_torch_starts():
+def wait_policy_after(*args: str) -> str:
+    """Whether `slotfill ARGS` imported torch, and the OMP_WAIT_POLICY it left, in a
+    fresh process started without any wait settings."""
     env = {k: v for k, v in os.environ.items() if k not in WAIT_SETTINGS}
-    code = ("import os, sys; sys.argv = ['slotfill', 'configs']; from slotfill.cli import main\n"
+    code = ("import os, sys; from slotfill.cli import main\n"
+            f"sys.argv = ['slotfill', *{list(args)!r}]\n"
             "try:\n    main()\nexcept SystemExit:\n    pass\n"
-            "assert 'torch' not in sys.modules or os.environ['OMP_WAIT_POLICY'] == 'PASSIVE'\n"
-            "print(os.environ.get('OMP_WAIT_POLICY'))")
+            "print('torch' in sys.modules, os.environ.get('OMP_WAIT_POLICY'))")
     result = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True,
                             text=True, check=True)
-    assert result.stdout.strip().splitlines()[-1] == "PASSIVE"
+    return result.stdout.strip().splitlines()[-1]
+
+
+def test_commands_wait_passively_and_training_actively():
+    assert wait_policy_after("configs") == "False PASSIVE"
+    assert wait_policy_after("train", "bilstm", "--dry-run", *tiny_overrides()) == "True ACTIVE"
+
+
+def spinning_share(release: bool) -> float:
+    """CPU seconds per second of a process with actively waiting threads that ran
+    two-thread work and then dropped to one thread, releasing the idle ones or not."""
+    code = f"""
+import time, torch
+from slotfill.runtime import set_threads
+torch.set_num_threads(2)
+x, w = torch.randn(256, 400), torch.randn(400, 800)
+for _ in range(200):
+    (x @ w).tanh_()
+(set_threads if {release} else torch.set_num_threads)(1)
+cpu, wall = time.process_time(), time.perf_counter()
+time.sleep(0.5)
+print((time.process_time() - cpu) / (time.perf_counter() - wall))
+"""
+    env = {**{k: v for k, v in os.environ.items() if k not in WAIT_SETTINGS},
+           "OMP_WAIT_POLICY": "ACTIVE"}
+    result = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True,
+                            text=True, check=True)
+    return float(result.stdout.split()[-1])
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux") or (os.cpu_count() or 1) < 2,
+                    reason="needs Linux and two cores")
+def test_fewer_threads_leave_none_spinning():
+    assert spinning_share(release=False) > 0.5  # an idle thread spins on: what release is for
+    assert spinning_share(release=True) < 0.2
 
 
 def test_configure_threads(monkeypatch):
     before = torch.get_num_threads()
     try:
-        assert configure_threads(1) is None and torch.get_num_threads() == 1
+        fixed = configure_threads(1)
+        assert fixed.governor is None and torch.get_num_threads() == 1
+        assert fixed.describe().startswith("threads: 1 (train.threads=1), waiting: ")
         monkeypatch.setenv("OMP_NUM_THREADS", "1")  # the user's or --nproc's choice
-        assert configure_threads(0) is None
+        assert configure_threads(0).chosen_by == "OMP_NUM_THREADS=1"
         monkeypatch.delenv("OMP_NUM_THREADS")
-        governor = configure_threads(0)
-        if FreeCores().available:
-            assert isinstance(governor, ThreadGovernor)
-            assert torch.get_num_threads() == governor.threads
-    finally:
         torch.set_num_threads(before)
+        setup = configure_threads(0)
+        if FreeCores().available:
+            assert isinstance(setup.governor, ThreadGovernor)
+            assert torch.get_num_threads() == setup.governor.threads
+            assert "(following the free cores)" in setup.describe()
+    finally:
+        set_threads(before)
 
 
 def test_training_with_threads_0_consults_the_governor(monkeypatch, tmp_path):
@@ -142,5 +209,6 @@ def test_training_with_threads_0_consults_the_governor(monkeypatch, tmp_path):
         stats = trainer.train_epoch()
     finally:
         torch.set_num_threads(before)
-    assert isinstance(trainer.threads, ThreadGovernor)
+    assert isinstance(trainer.threads, ThreadSetup)
+    assert isinstance(trainer.threads.governor, ThreadGovernor)
     assert len(calls) == stats.batches  # after every step

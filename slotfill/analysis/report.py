@@ -5,46 +5,30 @@ split, with every number computed as `slotfill eval` computes it.
 `build_report` gathers the pieces: the checkpoint scored with confidences
 (analysis/evaluate.py), the error analysis (errors.py), the charts (charts.py); the caller
 hands in what the run directory holds (training/loggers.py reads it and writes the
-files); report_html.py lays it all out.
+files); report_html.py lays it all out, from the ReportInputs (report_inputs.py) given.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 from slotfill.analysis import charts
 from slotfill.analysis.errors import NONE, ErrorAnalysis, analyse
-from slotfill.analysis.evaluate import EvalResult, evaluate_checkpoint
+from slotfill.analysis.evaluate import evaluate_checkpoint
+from slotfill.analysis.report_html import render
+from slotfill.analysis.report_inputs import ReportInputs, RunRecord
+
+__all__ = ["Report", "ReportInputs", "RunRecord", "build_report", "most_confused"]
 
 CONFUSED_PAIRS = 16  # the heatmaps show the labels of this many most confused pairs
 NO_SPAN = "(no span)"  # NONE as the heatmaps label it
 
 
 @dataclass
-class RunRecord:
-    """What a run directory tells about the run (empty for a lone checkpoint)."""
-
-    name: str
-    config: dict = field(default_factory=dict)  # the resolved config, as a mapping
-    history: list[dict] = field(default_factory=list)  # RunDir.read_history()
-    summary: dict = field(default_factory=dict)  # RunDir.summary()
-
-
-@dataclass
-class ReportInputs:
-    """Everything the page shows."""
-
-    result: EvalResult
-    analysis: ErrorAnalysis
-    run: RunRecord
-    charts: dict[str, str] = field(default_factory=dict)  # name -> <svg> element
-
-
-@dataclass
 class Report:
     html: str
-    curves_png: bytes | None  # the training curves, when the run has a history
+    curves_svg: str | None  # the training curves as an .svg file, when the run has a history
     inputs: ReportInputs
 
 
@@ -52,8 +36,6 @@ def build_report(checkpoint: Path, run: RunRecord, data: str | None = None,
                  split: str = "test", device: str = "cpu", batch_size: int = 256) -> Report:
     """Score `checkpoint` on a split (of its own corpus, or of `data`) with confidences,
     analyse its errors, draw the charts and lay out the page."""
-    from slotfill.analysis.report_html import render
-
     result = evaluate_checkpoint(checkpoint, data, split, device=device,
                                  batch_size=batch_size, confidence=True)
     analysis = analyse(result.examples, result.predictions,
@@ -62,13 +44,13 @@ def build_report(checkpoint: Path, run: RunRecord, data: str | None = None,
         from slotfill.models.checkpoint import load_checkpoint
         run.config = load_checkpoint(checkpoint).config.to_dict()
     inputs = ReportInputs(result, analysis, run)
-    curves_png = None
+    curves_svg = None
     if run.history:
-        figure = charts.curves(run.history, run.summary.get("best_epoch"))
-        inputs.charts["curves"] = charts.svg(figure, "curves")
-        curves_png = charts.png(figure)
+        drawing = charts.curves(run.history, run.summary.get("best_epoch"))
+        inputs.charts["curves"] = drawing.inline("curves")
+        curves_svg = drawing.document("curves")
     inputs.charts.update(_analysis_charts(analysis))
-    return Report(render(inputs), curves_png, inputs)
+    return Report(render(inputs), curves_svg, inputs)
 
 
 def _analysis_charts(analysis: ErrorAnalysis) -> dict[str, str]:
@@ -84,14 +66,14 @@ def _analysis_charts(analysis: ErrorAnalysis) -> dict[str, str]:
             shown = {label: NO_SPAN if label == NONE else label for label in [*rows, *columns]}
             counts = {(shown[g], shown[p]): n for (g, p), n in counter.items()
                       if g in shown and p in shown}
-            found[name] = charts.svg(charts.heatmap(
+            found[name] = charts.heatmap(
                 [shown[r] for r in rows], [shown[c] for c in columns], counts, row_label,
-                column_label), name)
+                column_label).inline(name)
     curves = {name: value for name, value in (("slot spans", analysis.calibration),
                                               ("intents", analysis.intent_calibration))
               if value is not None and value.count}
     if curves:
-        found["calibration"] = charts.svg(charts.reliability_diagram(curves), "calibration")
+        found["calibration"] = charts.reliability_diagram(curves).inline("calibration")
     return found
 
 

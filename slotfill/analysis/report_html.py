@@ -13,7 +13,6 @@ import json
 from collections import Counter
 from datetime import datetime, timezone
 from importlib import resources
-from typing import TYPE_CHECKING
 
 from slotfill import __version__
 from slotfill.analysis.errors import (
@@ -22,11 +21,9 @@ from slotfill.analysis.errors import (
     NONE,
     SPURIOUS,
 )
+from slotfill.analysis.report_inputs import ReportInputs
 from slotfill.analysis.tables import SUMMARY_ROWS, describe_tagger, pct
 from slotfill.analysis.utterance_html import css_name, utterance_list
-
-if TYPE_CHECKING:
-    from slotfill.analysis.report import ReportInputs
 
 MAX_LISTED = 1000  # wrong utterances on the page (--errors-file has them all)
 SECTIONS = (("run", "Run"), ("curves", "Curves"), ("scores", "Scores"),
@@ -136,7 +133,7 @@ def _curves(inputs: ReportInputs, hues: dict[str, int]) -> str:
 <details><summary>every epoch (history.csv)</summary>
 <table class="num"><thead><tr>{head}</tr></thead><tbody>{rows}</tbody></table></details>""",
                     f"Per epoch; the dashed line marks epoch {best}, whose checkpoint "
-                    "(best dev F1) is scored below. Also in <code>curves.png</code>.")
+                    "(best dev F1) is scored below. Also in <code>curves.svg</code>.")
 
 
 def _scores(inputs: ReportInputs, hues: dict[str, int]) -> str:

@@ -3,18 +3,28 @@
 Each command parses its arguments, calls one importable function and renders the result.
 torch is imported inside the commands so that `slotfill --help` stays fast.
 User mistakes (SlotfillError) print a title and detail on stderr and exit non-zero.
-Modules: common (app, consoles, options, errors), train, inspect (eval, runs, compare,
-data check), report, use (predict, export, serve), ensemble, configs (configs, init
-config); importing them registers their commands, in the order `slotfill --help` lists them.
+Modules: common (app, consoles, options, errors), train, tune, inspect (eval, runs,
+compare, data check), report, use (predict, export, serve), ensemble, configs (configs,
+init config); importing them registers their commands, in the order `slotfill --help`
+lists them.
 """
 
-from slotfill.cli import train, inspect, report, use, ensemble, configs  # noqa: I001  (--help)
-from slotfill.cli.common import app
-from slotfill.threads import quiet_waiting
+import gc
 
-__all__ = ["app", "configs", "ensemble", "inspect", "main", "report", "train", "use"]
+from slotfill.cli import train, tune, inspect, report, use, ensemble, configs  # noqa: I001
+from slotfill.cli.common import app
+from slotfill.threads import set_waiting
+
+__all__ = ["app", "configs", "ensemble", "inspect", "main", "report", "train", "tune", "use"]
 
 
 def main() -> None:
-    quiet_waiting()  # before any command imports torch (slotfill/threads.py says why)
-    app()
+    # before any command imports torch: threads sleep while they wait, except in training,
+    # which spins and follows the free cores (`slotfill train` replaces this choice)
+    set_waiting("passive")
+    try:
+        app()
+    finally:
+        # the process is ending: spare it the interpreter's last garbage collections
+        # over torch's heap (about 1 s after a training run; shutdown is otherwise normal)
+        gc.freeze()

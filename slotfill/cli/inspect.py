@@ -45,21 +45,21 @@ def evaluate(
     device: DeviceOption = Device.cpu,
 ) -> None:
     """Score a trained model: span P/R/F1 (conlleval), accuracies, per-slot table;
-    optionally the utterances it gets wrong."""
+    optionally the utterances it gets wrong. Python: slotfill.evaluate."""
     from slotfill.analysis import tables
-    from slotfill.analysis.evaluate import evaluate_checkpoint
-    from slotfill.runtime import resolve_device
+    from slotfill.api import evaluate as evaluate_model
 
     if errors and as_json:
         raise UsageError("--errors shows utterances as text, --json prints scores only",
                          "with --json, write the wrong utterances with --errors-file FILE")
     wanted = bool(errors or errors_file)
-    result = evaluate_checkpoint(pick_model(model), data, split.value,
-                                 device=resolve_device(device.value), confidence=wanted)
+    evaluation = evaluate_model(pick_model(model), data, split.value, device=device.value,
+                                confidence=wanted)
+    result = evaluation._details  # the examples and predictions behind the scores
     analysis = _analyse(result) if wanted else None
     if errors_file is not None:
         _write_errors(errors_file, analysis)
-    text = json.dumps({"model": str(result.checkpoint), **result.scores}, indent=2)
+    text = json.dumps(evaluation.to_dict(), indent=2)
     if output is not None:
         output.write_text(text + "\n", encoding="utf-8")
     if as_json:

@@ -63,7 +63,10 @@ def train(
 ) -> None:
     """Train a tagger; the last line printed is the run directory."""
     from slotfill.config import load_config
+    from slotfill.threads import set_waiting
     from slotfill.training.rundir import RunDir, check_output
+
+    set_waiting("active")  # before torch starts: training spins (slotfill/threads.py)
 
     if resume is not None and (args or output or dry_run or init):
         raise UsageError("--resume takes no config, overrides, --output, --init or "
@@ -173,14 +176,15 @@ def _worker_failure(exc, run, nproc: int) -> SlotfillError:
 
 def _show_dry_run(cfg, prepared) -> None:
     from slotfill.models import build_model
-    from slotfill.runtime import resolve_device
+    from slotfill.runtime import configure_threads, resolve_device
     from slotfill.training.events import RunStart
 
     model = build_model(cfg.model, prepared.vocabs)
+    threads = configure_threads(cfg.train.threads).describe()  # what training would use
     TrainDisplay().start(RunStart(Path("."), prepared.summary(),
                                   str(resolve_device(cfg.train.device)),
                                   sum(p.numel() for p in model.parameters()), 1,
-                                  cfg.train.epochs), header=False)
+                                  cfg.train.epochs, threads=threads), header=False)
     out.print("dry run: config and corpus are valid; nothing was trained")
 
 
@@ -241,6 +245,8 @@ class TrainDisplay(TrainingLogger):
                       f"vocabulary added: {added}", markup=False)
         out.print(f"model: {run.parameters:,} parameters on {run.device}"
                   + (f", {run.processes} processes" if run.processes > 1 else ""))
+        if run.threads:
+            out.print(run.threads, markup=False)
         if run.resumed_from is not None:
             out.print(f"resuming at {run.resumed_from}")
         if header:

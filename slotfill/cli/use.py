@@ -42,16 +42,14 @@ def predict(
     device: DeviceOption = Device.cpu,
 ) -> None:
     """Tag raw text with a trained model and show the slots it finds, with their
-    confidence (the probability the model gives the span)."""
+    confidence (the probability the model gives the span). Python: slotfill.load."""
     utterances = _read_utterances(texts or [], file)
-    from slotfill.runtime import resolve_device
-    from slotfill.serving.predict import Predictor, drop_unsure
+    from slotfill.api import load
 
-    predictor = Predictor(pick_model(model), device=str(resolve_device(device.value)))
-    for result in predictor.predict(utterances):
-        result = drop_unsure(result, min_confidence)
+    tagger = load(pick_model(model), device=device.value)
+    for result in tagger.predict(utterances, min_confidence=min_confidence):
         if as_json:
-            print(json.dumps(result, ensure_ascii=False))
+            print(json.dumps(result.to_dict(), ensure_ascii=False))
         else:
             _show_prediction(result)
 
@@ -74,24 +72,24 @@ def _read_utterances(texts: list[str], file: Path | None) -> list[str]:
     return [line for line in lines if line.strip()]
 
 
-def _show_prediction(result: dict) -> None:
+def _show_prediction(result) -> None:
+    """One api.Result for people: tokens and tags, then the slots."""
     from rich.table import Table
 
-    out.print(f"[bold]{escape_markup(result['text'])}[/]")
-    if not result["tokens"]:
+    out.print(f"[bold]{escape_markup(result.text)}[/]")
+    if not result.tokens:
         out.print("  (no words to tag)")
         return
-    if result.get("intent") is not None:
-        out.print(f"  intent: [magenta]{escape_markup(result['intent'])}[/] "
-                  f"[dim](confidence {result['intent_confidence']:.2f})[/]")
+    if result.intent is not None:
+        out.print(f"  intent: [magenta]{escape_markup(result.intent)}[/] "
+                  f"[dim](confidence {result.intent_confidence:.2f})[/]")
     table = Table(show_header=False, box=None, padding=(0, 2))
-    for token, tag in zip(result["tokens"], result["tags"]):
+    for token, tag in zip(result.tokens, result.tags):
         table.add_row(escape_markup(token), f"[dim]{tag}[/]" if tag == "O" else f"[cyan]{tag}[/]")
     out.print(table)
-    for slot in result["slots"]:
-        out.print(f"  {slot['slot']} = [green]{escape_markup(slot['value'])}[/] "
-                  f"[dim]({slot['start']}-{slot['end']}, confidence "
-                  f"{slot['confidence']:.2f})[/]")
+    for slot in result.slots:
+        out.print(f"  {slot.slot} = [green]{escape_markup(slot.value)}[/] "
+                  f"[dim]({slot.start}-{slot.end}, confidence {slot.confidence:.2f})[/]")
     out.print()
 
 

@@ -1,4 +1,4 @@
-"""Chinese templates for the sample corpus generator (sample_corpus.py): the corpus
+"""Chinese templates of the sample corpus generator (sample_corpus.py): the corpus
 shipped in `data/zh/`, a synthetic flight-booking set in Simplified Chinese with the ATIS
 slot and intent names.
 
@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import re
 
-from slotfill.data.sample_corpus import AIRFARE, FLIGHT, Pairs, _Composer
+from slotfill.data.sample_corpus_en import AIRFARE, FLIGHT, Composer, Pairs
 
 SPLIT_SIZES = (("train", 3000), ("valid", 400), ("test", 400))
 MAX_TOKENS = 40  # characters
@@ -88,7 +88,7 @@ def chinese_number(n: int) -> str:
     return (NUMERALS[tens - 1] if tens > 1 else "") + "十" + (NUMERALS[ones - 1] if ones else "")
 
 
-class ZhComposer(_Composer):
+class ZhComposer(Composer):
     """Chinese utterances from TEMPLATES; every token a character or a digit run."""
 
     templates, prefixes, lexicon_slots = TEMPLATES, PREFIXES, LEXICON_SLOTS

@@ -3,7 +3,8 @@
 A run calls `start` once, `step` after every training batch and every dev batch, `epoch`
 after each epoch's dev evaluation and checkpoints, and `end` with the final scores. The
 console display, history.csv, TensorBoard and the run report are all loggers; a run on
-several processes gives its loggers to rank 0 only.
+several processes gives its loggers to rank 0 only. A logger's `epoch` may raise StopRun
+to end a (single-process) run after that epoch, as `slotfill tune` does to prune a trial.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ class RunStart:
     processes: int
     epochs: int  # the most the run will train
     resumed_from: str | None = None  # e.g. "epoch 3, batch 40 of 140"; None for a new run
+    threads: str = ""  # runtime.ThreadSetup.describe(): "threads: 2 (...), waiting: active"
 
 
 @dataclass
@@ -51,11 +53,25 @@ class EpochRecord:
 
 @dataclass
 class TrainResult:
+    """What `slotfill.train` returns: the run directory (load it with `slotfill.load`),
+    the epoch of `best.pt`, one record per epoch (as in `history.csv`), and the dev and
+    test scores of `best.pt` (the keys of `slotfill eval --json`; fractions in [0, 1])."""
+
     run_dir: Path
     best_epoch: int
     history: list[EpochRecord]
     dev: dict  # scores of best.pt on dev
     test: dict | None  # scores of best.pt on test, when the corpus has a test split
+
+
+class StopRun(Exception):
+    """Raised by a logger's `epoch` to end the run after that epoch, as early stopping
+    would: best.pt is scored and the metrics written, and status.json says `state` (e.g.
+    `pruned`) with `reason`. The other loggers still see the epoch."""
+
+    def __init__(self, state: str, reason: str) -> None:
+        super().__init__(reason)
+        self.state, self.reason = state, reason
 
 
 class TrainingLogger:
@@ -92,8 +108,14 @@ class Loggers(TrainingLogger):
             logger.step(step)
 
     def epoch(self, record: EpochRecord, history: list[EpochRecord]) -> None:
+        stop = None
         for logger in self.loggers:
-            logger.epoch(record, history)
+            try:
+                logger.epoch(record, history)
+            except StopRun as exc:
+                stop = exc
+        if stop is not None:
+            raise stop
 
     def end(self, result: TrainResult) -> None:
         for logger in self.loggers:

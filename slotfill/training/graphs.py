@@ -10,7 +10,7 @@ launch. Bucketed batches have one length each, so an epoch has a few dozen shape
 Recording needs a few eager warm-up steps; their effect on the weights, the optimiser
 state and the random generators is undone, so a graph changes nothing but the speed.
 The optimiser must be capturable, with its learning rate in a device tensor that the
-schedule updates in place (trainer.make_optimizer).
+schedule updates in place (optimizers.make_optimizer).
 
 `unsupported()` says why a run cannot use graphs (then the trainer runs steps eagerly):
 not on CUDA, several processes (DDP), random batching or character features (shapes

@@ -1,5 +1,5 @@
 """Loggers that keep a run's record on disk (the console display lives in the CLI):
-history.csv after every epoch; at the end, report.html and curves.png (train.report);
+history.csv after every epoch; at the end, report.html and curves.svg (train.report);
 TensorBoard event files throughout (train.tensorboard)."""
 
 from __future__ import annotations
@@ -41,7 +41,7 @@ def file_loggers(cfg: Config, run: RunDir) -> list[TrainingLogger]:
 @dataclass
 class Written:
     report: Path
-    curves: Path | None  # curves.png, when the run has a history
+    curves: Path | None  # curves.svg, when the run has a history
     seconds: float
 
 
@@ -49,7 +49,7 @@ def write_run_report(checkpoint: Path, data: str | None = None, split: str = "te
                      output: Path | None = None, device: str = "cpu",
                      batch_size: int = 256) -> Written:
     """report.html for `checkpoint` on a split, written to `output` (default: the run
-    directory that holds the checkpoint), and curves.png into that run directory when it
+    directory that holds the checkpoint), and curves.svg into that run directory when it
     has a history (analysis/report.py builds both)."""
     from slotfill.analysis.report import RunRecord, build_report
     from slotfill.atomic import atomic_write
@@ -64,14 +64,14 @@ def write_run_report(checkpoint: Path, data: str | None = None, split: str = "te
     output = Path(output) if output is not None else run.report
     atomic_write(output, lambda f: f.write(report.html.encode("utf-8")))
     curves = None
-    if report.curves_png is not None:
+    if report.curves_svg is not None:
         curves = run.curves
-        atomic_write(curves, lambda f: f.write(report.curves_png))
+        atomic_write(curves, lambda f: f.write(report.curves_svg.encode("utf-8")))
     return Written(output, curves, time.perf_counter() - started)
 
 
 class ReportFile(TrainingLogger):
-    """report.html and curves.png when the run ends: best.pt on test (on dev when the
+    """report.html and curves.svg when the run ends: best.pt on test (on dev when the
     corpus has no test split), the numbers of metrics.json."""
 
     def __init__(self, run: RunDir) -> None:

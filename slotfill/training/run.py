@@ -29,6 +29,7 @@ from slotfill.training.events import (
     Loggers,
     RunStart,
     Step,
+    StopRun,
     TrainingLogger,
     TrainResult,
 )
@@ -119,13 +120,18 @@ class _Run:
 
     def execute(self, last: Checkpoint | None = None) -> TrainResult:
         self._status("running")
+        stop = None  # a logger's StopRun
         try:
             with self._signals():
                 self._setup(last)
                 for epoch in range(len(self.history) + 1, self.cfg.train.epochs + 1):
                     if self.selection.exhausted(self.cfg.train.patience):
                         break  # early stopping, checked here so that a resumed run agrees
-                    self._epoch(epoch)
+                    try:
+                        self._epoch(epoch)
+                    except StopRun as exc:
+                        stop = exc
+                        break
                 result = self._finish()
         except TrainingInterrupted as exc:
             self._status("interrupted", f"signal {exc.signum} {exc.where}")
@@ -139,7 +145,10 @@ class _Run:
             raise
         finally:
             self.loggers.close()
-        self._status("finished", f"best epoch {result.best_epoch}")
+        if stop is not None:
+            self._status(stop.state, f"{stop.reason}; best epoch {result.best_epoch}")
+        else:
+            self._status("finished", f"best epoch {result.best_epoch}")
         return result
 
     # ------------------------------------------------------------ phases
@@ -157,7 +166,7 @@ class _Run:
         self.loggers.start(RunStart(
             self.run.path, self.prepared.summary(), str(self.trainer.device),
             sum(p.numel() for p in model.parameters()), self.dist.world_size,
-            self.cfg.train.epochs, resumed_from))
+            self.cfg.train.epochs, resumed_from, self.trainer.threads.describe()))
 
     def _restore(self, last: Checkpoint) -> str:
         """Weights, optimiser, random states, counters and history from last.pt; returns

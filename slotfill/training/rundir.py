@@ -1,14 +1,15 @@
 """Run directories: the one owner of the files a training run writes, and of reading them.
 
     config.yaml    the resolved config
-    status.json    running | finished | failed | interrupted, with reason, process, host
+    status.json    running | finished | failed | interrupted | pruned (by `slotfill tune`),
+                   with reason, process, host
     best.pt        checkpoint with the best dev F1 so far
     last.pt        end of the latest epoch, or where an interrupted one stopped
     history.csv    one row per epoch (events.EpochRecord)
     metrics.json   best_epoch, epochs, and the dev and test scores of best.pt (an
                    ensemble's directory, from `slotfill ensemble`, lists its members)
     metrics.md     the same as tables
-    report.html, curves.png, tensorboard/   the run report, its curves, event files
+    report.html, curves.svg, tensorboard/   the run report, its curves, event files
 
 A new run directory is never put over an existing one unless the caller forces it, and
 only over something that is itself a run directory.
@@ -62,7 +63,7 @@ class RunDir:
 
     @property
     def curves(self) -> Path:
-        return self.path / "curves.png"
+        return self.path / "curves.svg"
 
     @property
     def tensorboard(self) -> Path:

@@ -24,6 +24,7 @@ from slotfill.training import graphs
 from slotfill.training.augment import SlotSubstitution
 from slotfill.training.averaging import WeightAverage
 from slotfill.training.distributed import Dist
+from slotfill.training.optimizers import learning_rate, make_optimizer, make_scheduler
 from slotfill.training.prepare import Prepared
 
 
@@ -48,7 +49,7 @@ class Trainer:
                  should_stop: Callable[[], bool] = lambda: False, dist: Dist = Dist()) -> None:
         tc = cfg.train
         seed_everything(tc.seed)
-        self.threads = configure_threads(tc.threads)  # a governor when threads=0
+        self.threads = configure_threads(tc.threads)  # follows the free cores if 0
         self.cfg, self.vocabs, self.should_stop, self.dist = cfg, prepared.vocabs, \
             should_stop, dist
         self.device = dist.device(resolve_device(tc.device))
@@ -137,8 +138,7 @@ class Trainer:
             norm_sum += norm
             if on_batch:
                 on_batch(step, len(batches), loss)
-            if self.threads is not None:
-                self.threads.update()  # fewer threads while other work needs the cores
+            self.threads.update()  # fewer threads while other work needs the cores
             if step < len(batches) and self.dist.any(self.should_stop()):
                 self.position = {**position, "step": step, "loss_sum": float(loss_sum),
                                  "norm_sum": float(norm_sum)}
@@ -236,44 +236,6 @@ class Trainer:
             self.average.load_state_dict(state["average"])
         if self.augment is not None and state.get("augment") is not None:
             self.augment.generator.set_state(state["augment"])
-
-
-def make_optimizer(cfg: Config, model: torch.nn.Module,
-                   capturable: bool = False) -> torch.optim.Optimizer:
-    """The configured optimiser, fused (one kernel for all parameters: ~5x faster steps
-    than the default). `capturable`: its step can be recorded in a CUDA graph; the
-    learning rate then lives in a device tensor that schedules update in place."""
-    tc = cfg.train
-    kinds = {"adam": torch.optim.Adam, "adamw": torch.optim.AdamW, "sgd": torch.optim.SGD}
-    device = next(model.parameters()).device
-    kwargs = {"lr": learning_rate(tc.lr, device, capturable), "weight_decay": tc.weight_decay}
-    if capturable and tc.optimizer != "sgd":  # SGD without momentum keeps no state
-        kwargs["capturable"] = True
-    try:
-        return kinds[tc.optimizer](model.parameters(), fused=True, **kwargs)
-    except (RuntimeError, TypeError, ValueError):  # older torch: no fused CPU kernels
-        return kinds[tc.optimizer](model.parameters(), **kwargs)
-
-
-def learning_rate(lr: float, device: torch.device, capturable: bool) -> float | torch.Tensor:
-    return torch.tensor(lr, device=device) if capturable else lr
-
-
-def make_scheduler(kind: str, optimizer: torch.optim.Optimizer, steps: int):
-    """linear/cosine: decay per batch to 0 at the last step; plateau: per epoch on dev F1."""
-    # (steps is an estimate when train.augment varies the batches: hence the clamps)
-    factors = {"linear": lambda i: max(0.0, 1 - i / steps),
-               "cosine": lambda i: 0.5 * (1 + math.cos(math.pi * min(i / steps, 1.0)))}
-    if kind in factors:
-        scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, factors[kind])
-        # plain numbers: a device-tensor base rate would make every step wait for the
-        # device to read it back (the rate itself is then filled in place, no wait)
-        scheduler.base_lrs = [float(lr) for lr in scheduler.base_lrs]
-        return scheduler
-    if kind == "plateau":
-        return torch.optim.lr_scheduler.ReduceLROnPlateau(optimizer, mode="max", factor=0.5,
-                                                          patience=0)
-    return None
 
 
 def clip_gradients(params: list[torch.Tensor], max_norm: float) -> torch.Tensor:

@@ -23,7 +23,7 @@ import traceback
 from pathlib import Path
 
 from slotfill.errors import ConfigError, SlotfillError
-from slotfill.threads import usable_cores
+from slotfill.threads import unset_own_waiting, usable_cores
 
 # where a worker started by `launch` writes what stopped it (a folder of rank-N.json)
 REPORTS_ENV = "SLOTFILL_WORKER_REPORTS"
@@ -120,6 +120,7 @@ def launch(nproc: int, argv: list[str]) -> int:
     from torch.distributed.elastic.multiprocessing.api import SignalException
     from torch.distributed.elastic.multiprocessing.errors import ChildFailedError
 
+    unset_own_waiting()  # each worker chooses as `slotfill train` does
     # share the cores among the workers (torchrun would otherwise warn and pick 1)
     os.environ.setdefault("OMP_NUM_THREADS", str(max(1, usable_cores() // nproc)))
     # torchrun's own log lines would repeat each worker's failure in its words
