@@ -145,22 +145,31 @@ class ModelConfig:
     attention_heads: int = _opt(0, "heads of a self-attention layer over the encoder "
                                 "states, whose output joins them before the heads (0: none)",
                                 min=0)
-    multi_intent: bool = _opt(False, "intent only: labels joined by # (atis_flight#"
-                              "atis_airfare, MixATIS) are sets of intents: one sigmoid per "
-                              "intent, the predicted set those above model.intent_threshold "
-                              "(at least the most probable); false: one softmax over the "
-                              "labels as written")
-    intent_threshold: float = _opt(0.5, "multi_intent only: the probability above which an "
-                                   "intent joins the predicted set", min=0.0, max=1.0,
-                                   max_exclusive=True)
-    intent_reads_slots: bool = _opt(False, "intent only: the intent head also reads each "
-                                    "word's tag distribution, embedded, and pools the words "
-                                    "with attention from the whole utterance (slot-gated, "
-                                    "after Goo et al. 2018 and DCA-Net)")
-    refine: bool = _opt(False, "a second pass over the utterance (SlotRefine, Wu et al. "
-                        "2020): the tagger runs again, reading where the first pass's "
-                        "chunks begin and their slot types, and its tags are the answer; "
-                        "about twice the time to train and to tag")
+    multi_intent: bool = _opt(False, "with model.intent: labels that join intents with "
+                              "`#` (ATIS's `atis_flight#atis_airfare`, MixATIS, MixSNIPS) are "
+                              "sets of intents: one sigmoid per intent, and the predicted set "
+                              "is every intent above model.intent_threshold (at least the most "
+                              "probable one), so combinations that training never shows can "
+                              "be predicted; `false`: one softmax over the labels as written, "
+                              "each combination one more label. Intent accuracy compares "
+                              "sets either way", see="how-to/configs.md#several-intents")
+    intent_threshold: float = _opt(0.5, "with model.multi_intent: the probability above "
+                                   "which an intent joins the predicted set", min=0.0,
+                                   max=1.0, max_exclusive=True)
+    intent_reads_slots: bool = _opt(False, "with model.intent: the intent head also reads "
+                                    "each word's tag distribution (embedded) and pools the "
+                                    "words with attention queried by the whole utterance, so "
+                                    "the slots an utterance holds inform its intent "
+                                    "(slot-gated, after Goo et al. 2018 and DCA-Net); not "
+                                    "with model.intent_to_slots or `seq2seq`",
+                                    see="how-to/configs.md#intent")
+    refine: bool = _opt(False, "a refinement pass (SlotRefine, Wu et al. 2020): the tagger "
+                        "runs a second time with the same weights, reading where the first "
+                        "pass's chunks begin and their slot types, and the second pass's "
+                        "tags and intent are the answer, so boundary and B/I errors can be "
+                        "fixed; every encoder and head, and ONNX export; about twice the "
+                        "time to train and to tag",
+                        see="how-to/configs.md#refinement")
 
 
 @dataclass(frozen=True)

@@ -3,20 +3,25 @@ refinement pass; intent accuracy as a set and as the exact string; old checkpoin
 
 from __future__ import annotations
 
+import json
 import random
 
 import pytest
 import torch
 import torch.nn.functional as F
 from conftest import CONFIGS, TINY, tiny_overrides
+from typer.testing import CliRunner
 
+import slotfill
 from slotfill.analysis.evaluate import SplitScorer, evaluate_checkpoint
 from slotfill.analysis.metrics import Counts, score
+from slotfill.cli import app
 from slotfill.config import Config, load_config
 from slotfill.data.batching import encode_split, make_batch
 from slotfill.data.bio import extract_spans
 from slotfill.errors import CheckpointError, ConfigError
 from slotfill.models import build_model
+from slotfill.models.checkpoint import save_checkpoint
 from slotfill.models.intent import IntentHead
 from slotfill.models.intent_sets import IntentSets, intent_set
 from slotfill.models.refine import ChunkStarts
@@ -101,6 +106,13 @@ def test_a_multi_intent_model_predicts_sets_training_never_shows(tmp_path):
     predicted = scorer.predict(model, confidence=True)
     assert set(predicted.intents) == {"atis_flight#atis_ground_service"}
     assert min(predicted.intent_confidence) > 0.99
+    save_checkpoint(tmp_path / "best.pt", model, cfg, prepared.vocabs, {})
+    result = slotfill.load(tmp_path / "best.pt").predict("flights to boston")[0]
+    assert result.intents == ["atis_flight", "atis_ground_service"]
+    assert result.intent == "atis_flight#atis_ground_service" and result.intent_confidence > 0.99
+    shown = CliRunner().invoke(app, ["predict", "-m", str(tmp_path / "best.pt"), "--json",
+                                     "flights to boston"])
+    assert json.loads(shown.output)["intent"] == "atis_flight#atis_ground_service", shown.output
     with torch.no_grad():
         head.linear.bias[head.sets.index["atis_ground_service"]] = -8.0
         head.linear.bias[head.sets.index["atis_airfare"]] = 8.0
@@ -218,7 +230,6 @@ def test_refined_multi_intent_runs_train_predict_and_form_ensembles(tmp_path):
 def test_export_refuses_what_its_graphs_do_not_cover_yet(tmp_path):
     pytest.importorskip("onnx")
     from slotfill.errors import SlotfillError
-    from slotfill.models.checkpoint import save_checkpoint
     from slotfill.serving.export import export_onnx
 
     cfg = load_config(CONFIGS / "joint.yaml", [*tiny_overrides(), "model.multi_intent=true"])
