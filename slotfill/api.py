@@ -267,8 +267,9 @@ def train(config: str | Path | Config | None = None,
 class Evaluation:
     """The scores of a model on a corpus split, as `slotfill eval` reports them: span
     precision, recall and F1 (conlleval-exact, micro-averaged), token and sentence
-    accuracy, per-slot rows, and intent and overall accuracy for intent models;
-    fractions in [0, 1].
+    accuracy, per-slot rows, and for intent models intent and overall accuracy (the
+    intent right when it names the gold set of intents; `intent_string_accuracy` and
+    `overall_string_accuracy` when it is the same string); fractions in [0, 1].
 
     Examples:
         >>> import slotfill
