@@ -50,8 +50,9 @@ class Slot:
 @dataclass(frozen=True)
 class Result:
     """What a tagger found in one utterance. `tokens` are the words as written in `text`,
-    `tags` one BIO tag per token; `intent` and `intent_confidence` are None for a model
-    that predicts no intents (and for an utterance without words).
+    `tags` one BIO tag per token; `intent_confidence` is the model's probability of
+    `intent` (for a `model.multi_intent` model, of exactly that set of intents, `intents`).
+    Both are None for a model that predicts no intents (and for an utterance without words).
 
     Examples:
         >>> from slotfill import Result, Slot
@@ -71,6 +72,20 @@ class Result:
     intent: str | None = None
     intent_confidence: float | None = None
     with_intent: bool = field(default=False, repr=False)  # the model predicts intents
+
+    @property
+    def intents(self) -> list[str]:
+        """The intents `intent` names: a label that joins several with `#` (ATIS's
+        `atis_flight#atis_airfare`, or any set a `model.multi_intent` model predicts)
+        as a list of them, one intent as a list of one, no intent as `[]`.
+
+        Examples:
+            >>> from slotfill import Result
+            >>> Result("fares and flights", ["fares", "and", "flights"], ["O"] * 3, [],
+            ...        "atis_flight#atis_airfare", 0.9, with_intent=True).intents
+            ['atis_flight', 'atis_airfare']
+        """
+        return [part.strip() for part in (self.intent or "").split("#") if part.strip()]
 
     def slot_values(self) -> dict[str, str]:
         """`{slot type: value}`; where a type occurs twice, its first value."""
@@ -145,7 +160,9 @@ class Tagger:
 
     @property
     def intents(self) -> list[str]:
-        """The intents the model can predict (empty for a model without intents)."""
+        """The intent labels of the model's training data (empty for a model without
+        intents); a `model.multi_intent` model also predicts other sets of the intents
+        these labels join with `#`."""
         if not self.predicts_intents:
             return []
         return [i for i in self._predictor.vocabs.intents.itos if not i.startswith("<")]
@@ -250,8 +267,9 @@ def train(config: str | Path | Config | None = None,
 class Evaluation:
     """The scores of a model on a corpus split, as `slotfill eval` reports them: span
     precision, recall and F1 (conlleval-exact, micro-averaged), token and sentence
-    accuracy, per-slot rows, and intent and overall accuracy for intent models;
-    fractions in [0, 1].
+    accuracy, per-slot rows, and for intent models intent and overall accuracy (the
+    intent right when it names the gold set of intents; `intent_string_accuracy` and
+    `overall_string_accuracy` when it is the same string); fractions in [0, 1].
 
     Examples:
         >>> import slotfill

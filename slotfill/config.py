@@ -153,6 +153,31 @@ class ModelConfig:
     attention_heads: int = _opt(0, "heads of a self-attention layer over the encoder "
                                 "states, whose output joins them before the heads (0: none)",
                                 min=0)
+    multi_intent: bool = _opt(False, "with model.intent: labels that join intents with "
+                              "`#` (ATIS's `atis_flight#atis_airfare`, MixATIS, MixSNIPS) are "
+                              "sets of intents: one sigmoid per intent, and the predicted set "
+                              "is every intent above model.intent_threshold (at least the most "
+                              "probable one), so combinations that training never shows can "
+                              "be predicted; `false`: one softmax over the labels as written, "
+                              "each combination one more label. Intent accuracy compares "
+                              "sets either way", see="how-to/configs.md#several-intents")
+    intent_threshold: float = _opt(0.5, "with model.multi_intent: the probability above "
+                                   "which an intent joins the predicted set", min=0.0,
+                                   max=1.0, max_exclusive=True)
+    intent_reads_slots: bool = _opt(False, "with model.intent: the intent head also reads "
+                                    "each word's tag distribution (embedded) and pools the "
+                                    "words with attention queried by the whole utterance, so "
+                                    "the slots an utterance holds inform its intent "
+                                    "(slot-gated, after Goo et al. 2018 and DCA-Net); not "
+                                    "with model.intent_to_slots or `seq2seq`",
+                                    see="how-to/configs.md#intent")
+    refine: bool = _opt(False, "a refinement pass (SlotRefine, Wu et al. 2020): the tagger "
+                        "runs a second time with the same weights, reading where the first "
+                        "pass's chunks begin and their slot types, and the second pass's "
+                        "tags and intent are the answer, so boundary and B/I errors can be "
+                        "fixed; every encoder and head, and ONNX export; about twice the "
+                        "time to train and to tag",
+                        see="how-to/configs.md#refinement")
 
 
 @dataclass(frozen=True)
@@ -506,9 +531,19 @@ def _check_combinations(cfg: Config, problems: list[str]) -> None:
         problems.append("train.log_every: applies only with train.tensorboard=true; remove "
                         "it (or set train.log_every=null)")
     if not m.intent:
-        for key, default in (("intent_level", "utterance"), ("intent_to_slots", False)):
+        for key, default in (("intent_level", "utterance"), ("intent_to_slots", False),
+                             ("multi_intent", False), ("intent_reads_slots", False)):
             if getattr(m, key) != default:
                 problems.append(f"model.{key}: applies only with model.intent true")
+    if m.intent_threshold != 0.5 and not m.multi_intent:
+        problems.append("model.intent_threshold: applies only with model.multi_intent true")
+    if m.intent_reads_slots and m.intent_to_slots:
+        problems.append("model.intent_reads_slots, model.intent_to_slots: the intent cannot "
+                        "read the tags while the tags read the intent; choose one")
+    if m.intent_reads_slots and m.type == "seq2seq":
+        problems.append("model.intent_reads_slots: a seq2seq decoder's tag scores come from "
+                        "its own greedy decoding, not from one layer the intent could read; "
+                        "use another type")
     width = m.hidden_size * (2 if m.bidirectional else 1)
     if m.attention_heads and width % m.attention_heads:
         problems.append(f"model.attention_heads: must divide the encoder's output size "

@@ -15,7 +15,7 @@ from slotfill.config import Config, load_config
 from slotfill.data.batching import encode_split, make_batch
 from slotfill.errors import ConfigError
 from slotfill.models.attention import SelfAttention
-from slotfill.models.heads import IntentHead
+from slotfill.models.intent import IntentHead
 from slotfill.training.averaging import WeightAverage
 from slotfill.training.events import TrainingLogger
 from slotfill.training.run import TrainingInterrupted, resume, train
@@ -37,7 +37,7 @@ def test_attention_never_reads_padding_and_matches_a_plain_computation():
 
 
 def test_word_level_intent_is_the_mean_vote_of_the_real_words():
-    head = IntentHead(3, 4, per_token=True)
+    head = IntentHead(3, ["a", "b", "c", "d"], per_token=True)
     scores = torch.randn(2, 3, 4)
     mask = torch.tensor([[True, True, True], [True, False, False]])
     probs = head.probabilities(scores, mask)

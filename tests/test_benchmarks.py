@@ -62,13 +62,19 @@ def test_accuracy_smoke(tmp_path):
         "--output", str(output), "--set", "train.epochs=1", "model.hidden_size=8")
     table = output.read_text()
     assert "| `configs/bilstm.yaml` |" in table and "| `configs/joint.yaml` |" in table
+    assert "| `configs/joint.yaml` `model.refine=true` |" in table  # the new option
     assert "| `configs/joint.yaml` x 2 | ensemble of its 2 seeds" in table
-    assert "Stack-Propagation" in table
+    assert "| `configs/joint.yaml` `model.refine=true` x 2 | ensemble" in table
+    assert "| config | dev slot F1 | dev intent acc. |" in table
+    assert "Stack-Propagation" in table and "SlotRefine" in table
+    assert "| intent acc. | target | intent acc. (string) |" in table
     assert "listed city recall | unlisted F1" in table
-    assert table.count("| `configs/joint.yaml` x 2 |") == 2  # and in the unseen-city table
+    assert table.count("| `configs/joint.yaml` x 2 |") == 3  # and in the dev, unseen tables
+    assert "minus the published results" in table and "| Wu et al. 2020, SlotRefine" in table
     assert "| `arrive Taipei on Nov 2nd` | `leave Taipei on Nov 2nd` |" in table
     assert "| ensemble of 2 |" in table
-    assert "The ensemble minus its seed-1 member on test, paired bootstrap" in table
+    assert "The ensemble of `joint` minus its seed-1 member on test, paired bootstrap" in table
+    assert "`joint-refine` minus `joint` on test" in table and "- ensembles: f1" in table
     assert (tmp_path / "runs" / "bilstm-seed1" / "metrics.json").is_file()
 
 

@@ -46,6 +46,9 @@ OPTIONAL = [
                            "model.intent_level=token", "model.intent_to_slots=true"]),
     ("gru", False, "softmax", ["model.attention_heads=4", "model.intent=true",
                                "model.intent_to_slots=true"]),
+    ("lstm", True, "crf", ["model.refine=true", "model.char=cnn", "model.char_size=6",
+                           "model.char_dim=4", "model.intent=true"]),
+    ("jordan", False, "softmax", ["model.refine=true", "model.context_window=1"]),
 ]
 
 

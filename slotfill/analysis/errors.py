@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 
 from slotfill.analysis.calibration import Reliability, reliability
 from slotfill.analysis.evaluate import Predictions
+from slotfill.analysis.intents import same_intent
 from slotfill.analysis.metrics import Counts
 from slotfill.data.bio import Span, extract_spans
 from slotfill.data.corpus import Example
@@ -54,7 +55,8 @@ class Utterance:
 
     @property
     def intent_right(self) -> bool:
-        return self.predicted_intent is None or self.predicted_intent == self.gold_intent
+        return self.predicted_intent is None or same_intent(self.gold_intent,
+                                                            self.predicted_intent)
 
     @property
     def wrong(self) -> bool:

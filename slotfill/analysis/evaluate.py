@@ -57,7 +57,7 @@ def predict(model: nn.Module, split: EncodedSplit, vocabs: Vocabs, batch_size: i
             tags[i] = vocabs.tags.decode(row[:n])
         if intent_ids is not None:
             intents = intents or [""] * len(split)
-            for i, intent in zip(rows, vocabs.intents.decode(intent_ids.cpu().tolist())):
+            for i, intent in zip(rows, model.intent_names(intent_ids.cpu())):
                 intents[i] = intent
         if confidence:
             for i, found in zip(rows, sure.spans):

@@ -12,6 +12,7 @@ from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
+from slotfill.analysis.intents import same_intent, same_string
 from slotfill.data.bio import extract_spans
 
 
@@ -28,6 +29,9 @@ class Counts:
     sentences_correct: int = 0  # every tag right
     intents_correct: int | None = None  # None when intents are not predicted
     overall_correct: int | None = None  # every tag and the intent right
+    # the same two, with the intent right only as the exact string (analysis/intents.py)
+    intent_strings_correct: int | None = None
+    overall_strings_correct: int | None = None
 
     def add(self, gold_tags: Sequence[str], pred_tags: Sequence[str],
             gold_intent: str | None = None, pred_intent: str | None = None) -> None:
@@ -44,9 +48,13 @@ class Counts:
         all_tags_right = right == len(gold_tags)
         self.sentences_correct += all_tags_right
         if pred_intent is not None:
-            intent_right = pred_intent == gold_intent
-            self.intents_correct = (self.intents_correct or 0) + intent_right
-            self.overall_correct = (self.overall_correct or 0) + (intent_right and all_tags_right)
+            as_set, as_string = same_intent(gold_intent, pred_intent), \
+                same_string(gold_intent, pred_intent)
+            self.intents_correct = (self.intents_correct or 0) + as_set
+            self.overall_correct = (self.overall_correct or 0) + (as_set and all_tags_right)
+            self.intent_strings_correct = (self.intent_strings_correct or 0) + as_string
+            self.overall_strings_correct = (self.overall_strings_correct or 0) + (
+                as_string and all_tags_right)
 
     def merge(self, other: Counts) -> Counts:
         def plus(a: int | None, b: int | None) -> int | None:
@@ -57,11 +65,14 @@ class Counts:
                       self.sentences + other.sentences,
                       self.sentences_correct + other.sentences_correct,
                       plus(self.intents_correct, other.intents_correct),
-                      plus(self.overall_correct, other.overall_correct))
+                      plus(self.overall_correct, other.overall_correct),
+                      plus(self.intent_strings_correct, other.intent_strings_correct),
+                      plus(self.overall_strings_correct, other.overall_strings_correct))
 
     def scores(self) -> dict:
         """Fractions in [0, 1]: precision, recall, f1, token/sentence accuracy, per_slot,
-        and intent/overall accuracy when intents were predicted."""
+        and when intents were predicted intent/overall accuracy, with the intent right as
+        a set and (`*_string_accuracy`) as the exact string (analysis/intents.py)."""
         result = {**_prf(sum(self.correct.values()), sum(self.gold.values()),
                          sum(self.predicted.values())),
                   "token_accuracy": _ratio(self.tokens_correct, self.tokens),
@@ -70,6 +81,10 @@ class Counts:
         if self.intents_correct is not None:
             result["intent_accuracy"] = _ratio(self.intents_correct, self.sentences)
             result["overall_accuracy"] = _ratio(self.overall_correct or 0, self.sentences)
+            result["intent_string_accuracy"] = _ratio(self.intent_strings_correct or 0,
+                                                      self.sentences)
+            result["overall_string_accuracy"] = _ratio(self.overall_strings_correct or 0,
+                                                       self.sentences)
         kinds = sorted(set(self.gold) | set(self.predicted))
         result["per_slot"] = {
             kind: {**_prf(self.correct[kind], self.gold[kind], self.predicted[kind]),

@@ -20,6 +20,7 @@ from pathlib import Path
 import torch
 
 from slotfill.analysis.evaluate import Predictions, SplitScorer
+from slotfill.analysis.intents import same_intent
 from slotfill.data.bio import extract_spans
 from slotfill.data.corpus import Example, read_corpus
 from slotfill.models.checkpoint import load_checkpoint
@@ -57,7 +58,7 @@ def utterance_counts(examples: Sequence[Example], predicted: Predictions) -> tor
         gold, pred = set(extract_spans(example.tags)), set(extract_spans(predicted.tags[i]))
         tags_right = list(example.tags) == list(predicted.tags[i])
         intent_right = (predicted.intents is not None
-                        and predicted.intents[i] == example.intent)
+                        and same_intent(example.intent, predicted.intents[i]))
         rows.append([len(gold & pred), len(pred), len(gold), intent_right,
                      intent_right and tags_right, tags_right])
     return torch.tensor(rows, dtype=torch.float64)

@@ -21,6 +21,8 @@ SUMMARY_ROWS = (  # (key in scores, label)
     ("sentence_accuracy", "sentence accuracy"),
     ("intent_accuracy", "intent accuracy"),
     ("overall_accuracy", "overall accuracy"),
+    ("intent_string_accuracy", "intent accuracy, exact string"),
+    ("overall_string_accuracy", "overall accuracy, exact string"),
 )
 
 EPOCH_COLUMNS = (  # (field of EpochRecord, header, width, format)

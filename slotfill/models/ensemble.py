@@ -3,7 +3,8 @@
 Members read the same batch (they share vocabularies and tag set) and their outputs are
 averaged: the tag probabilities of softmax heads, or the emissions and the transition,
 start and end scores of CRF heads (one Viterbi pass over the averaged potentials), and
-the intent probabilities of the members that predict intents. An ensemble has the
+the intent probabilities of the members that predict intents (chosen as their intent
+heads choose: the best label, or the atoms above the threshold). An ensemble has the
 Tagger's interface for inference (`decode`, `scores`, `outputs`), so evaluation,
 prediction, serving and export take it like any model; checkpoint.py stores it as its
 members' configs and weights.
@@ -36,6 +37,14 @@ class Ensemble(nn.Module):
     def predicts_intents(self) -> bool:
         return any(m.intent_head is not None for m in self.members)
 
+    @property
+    def intent_head(self):
+        """The first intent head among the members: it chooses and names the intents."""
+        return next((m.intent_head for m in self.members if m.intent_head is not None), None)
+
+    def intent_names(self, intents: Tensor) -> list[str]:
+        return self.intent_head.names(intents)
+
     def outputs(self, batch: Batch) -> tuple[Tensor, Tensor | None]:
         """Averaged tag scores (B, T, K): emissions for CRF heads, log-probabilities for
         softmax heads; and the averaged intent distribution (B, I) or None."""
@@ -58,26 +67,26 @@ class Ensemble(nn.Module):
 
     def decode(self, batch: Batch) -> Decoded:
         scores, intents = self.outputs(batch)
-        return self._best_tags(scores, batch), intents.argmax(1) if intents is not None \
-            else None
+        return self._best_tags(scores, batch), (self.intent_head.choose(intents)[0]
+                                                if intents is not None else None)
 
     def _best_tags(self, scores: Tensor, batch: Batch) -> Tensor:
         """(B, T) tag ids from averaged scores: Viterbi for CRF heads, else argmax."""
         return viterbi(scores, batch.mask, *self.potentials()) if self.crf \
             else scores.argmax(-1)
 
-
     def decode_with_confidence(self, batch: Batch) -> tuple[Tensor, Tensor | None, Confidence]:
         """`decode`, with each decoded span's confidence the mean of the members'
         confidences in it, and each intent's its averaged probability."""
         scores, intents = self.outputs(batch)
         tags = self._best_tags(scores, batch)
+        chosen = self.intent_head.choose(intents) if intents is not None else None
 
         def span_confidence(spans: Tensor) -> Tensor:
             return torch.stack([m.head.span_confidence(m.read(batch)[0], batch.mask, tags,
                                                        spans)
                                 for m in self.members]).mean(0)  # (N,)
-        return with_confidence(tags, intents, batch, self.members[0].tag_names,
+        return with_confidence(tags, chosen, batch, self.members[0].tag_names,
                                span_confidence)
 
 
@@ -95,6 +104,11 @@ def check_members(names: Sequence[str], configs: Sequence[Config],
         if cfg.model.head != configs[0].model.head:
             problems.append(f"{name}: head {cfg.model.head}, but {first} has "
                             f"{configs[0].model.head} (members must share the head)")
+        if cfg.model.intent and configs[0].model.intent and \
+                cfg.model.multi_intent != configs[0].model.multi_intent:
+            problems.append(f"{name}: multi_intent {cfg.model.multi_intent}, but {first} has "
+                            f"{configs[0].model.multi_intent} (their intent probabilities "
+                            "are over labels and over atomic intents: they cannot be averaged)")
         for kind in ("words", "tags", "intents"):
             mine, theirs = getattr(voc, kind), getattr(vocabs[0], kind)
             if mine != theirs:

@@ -4,7 +4,7 @@ A tag head gives tag scores (`forward(states, mask)`, (B, T, K)), a training los
 (`loss(states, tags, mask)`) and the best tags (`decode(states, mask)`): the softmax head
 here, the CRF head (crf.py) and the encoder-decoder's attention decoder (seq2seq.py).
 `span_confidence(states, mask, tags, spans)` gives the probability of each decoded span.
-The intent head scores the utterance's intent from the same states.
+The intent head is in intent.py.
 """
 
 from __future__ import annotations
@@ -51,50 +51,3 @@ def span_products(log_probs: Tensor, spans: Tensor) -> Tensor:
     steps = torch.arange(log_probs.size(1), device=log_probs.device)  # (T,)
     inside = (steps >= spans[:, 1:2]) & (steps < spans[:, 2:3])  # (N, T)
     return (log_probs[spans[:, 0]] * inside).sum(1).exp()
-
-
-class IntentHead(nn.Module):
-    """The utterance's intent from the encoder states: from their maximum over the real
-    time steps (`per_token` False), or from every word, each predicting the intent, whose
-    distributions are averaged: a soft vote (Stack-Propagation, Qin et al. 2019)."""
-
-    def __init__(self, input_size: int, num_intents: int, per_token: bool = False) -> None:
-        super().__init__()
-        self.linear = nn.Linear(input_size, num_intents)
-        self.per_token = per_token
-        self.label_smoothing = 0.0  # a training option (train.label_smoothing)
-
-    def forward(self, states: Tensor, mask: Tensor | None) -> Tensor:
-        """Intent scores: (B, I) for the utterance, or (B, T, I) per word."""
-        if self.per_token:
-            return self.linear(states)  # (B, T, I)
-        if mask is not None:
-            states = states.masked_fill(~mask.unsqueeze(2), float("-inf"))
-        return self.linear(states.amax(dim=1))  # (B, I)
-
-    def probabilities(self, scores: Tensor, mask: Tensor | None) -> Tensor:
-        """The utterance's intent distribution (B, I): the words' mean vote per token."""
-        if not self.per_token:
-            return scores.softmax(dim=-1)
-        votes = scores.softmax(dim=-1)  # (B, T, I)
-        if mask is None:
-            return votes.mean(dim=1)
-        real = mask.unsqueeze(2).to(votes.dtype)  # (B, T, 1)
-        return (votes * real).sum(1) / real.sum(1)
-
-    def word_distributions(self, scores: Tensor, mask: Tensor | None, T: int) -> Tensor:
-        """What the tag layer reads of the intent (B, T, I): each word's own distribution,
-        or the utterance's at every word."""
-        if self.per_token:
-            return scores.softmax(dim=-1)
-        return scores.softmax(dim=-1).unsqueeze(1).expand(-1, T, -1)
-
-    def loss(self, scores: Tensor, intents: Tensor, mask: Tensor | None = None) -> Tensor:
-        """Cross-entropy of the utterance's intent; per token, its mean over real words."""
-        if not self.per_token:
-            return F.cross_entropy(scores, intents, label_smoothing=self.label_smoothing)
-        gold = intents.unsqueeze(1).expand(-1, scores.size(1))  # (B, T)
-        if mask is not None:
-            scores, gold = scores[mask], gold[mask]  # (N, I), (N,)
-        return F.cross_entropy(scores.reshape(-1, scores.size(-1)), gold.reshape(-1),
-                               label_smoothing=self.label_smoothing)

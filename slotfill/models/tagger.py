@@ -3,8 +3,10 @@
 Every architecture is this one module with other parts: the encoder is an Elman, Jordan,
 LSTM or GRU stack (LSTM for seq2seq), optionally followed by self-attention whose output
 joins the states; the tag head a softmax, a CRF or an attention decoder, which may also
-read the intent head's distribution (Stack-Propagation). Heads are built from the size of
-what they read.
+read the intent head's distribution (Stack-Propagation), or the intent head may read the
+tag scores (slot-gated, intent.SlotReader). With model.refine the whole tagger runs twice,
+the second pass reading where the first pass's chunks begin (refine.py). Heads are built
+from the size of what they read.
 """
 
 from __future__ import annotations
@@ -23,10 +25,13 @@ from slotfill.models.attention import SelfAttention
 from slotfill.models.crf import CRFHead, allowed_transitions, chunk_relations
 from slotfill.models.embedder import Embedder, SequenceDropout
 from slotfill.models.encoders import build_encoder
-from slotfill.models.heads import IntentHead, SoftmaxHead
+from slotfill.models.heads import SoftmaxHead
+from slotfill.models.intent import SLOT_READING_SIZE, IntentHead, SlotReader
+from slotfill.models.refine import ChunkStarts
 from slotfill.models.seq2seq import AttentionDecoder
 
-Decoded = tuple[Tensor, Tensor | None]  # tag ids (B, T); intent ids (B,) or None
+# tag ids (B, T); the chosen intents (IntentHead.choose: ids (B,), or atoms (B, A)) or None
+Decoded = tuple[Tensor, Tensor | None]
 
 
 @dataclass
@@ -48,18 +53,23 @@ class Tagger(nn.Module):
                                  len(vocabs.chars) if vocabs.chars else None,
                                  pretrained_words=vocabs.pretrained_words,
                                  num_features=vocabs.gazetteers.size if vocabs.gazetteers else 0)
-        self.encoder = build_encoder(cfg, self.embedder.output_size, num_tags)
+        self.refine = ChunkStarts(vocabs.tags.itos) if cfg.refine else None
+        self.encoder = build_encoder(cfg, self.embedder.output_size + (
+            self.refine.output_size if self.refine is not None else 0), num_tags)
         self.output_dropout = SequenceDropout(cfg.output_dropout, cfg.locked_dropout)
         self.tag_names = list(vocabs.tags.itos)  # for the spans confidences are given to
         size, shared = self.encoder.output_size, getattr(self.encoder, "tag_layer", None)
         self.attention = SelfAttention(size, cfg.attention_heads) if cfg.attention_heads \
             else None
         size *= 2 if self.attention is not None else 1
-        self.intent_head = IntentHead(size, len(vocabs.intents), cfg.intent_level == "token") \
-            if cfg.intent else None
+        self.slot_reader = SlotReader(num_tags) if cfg.intent_reads_slots else None
+        self.intent_head = IntentHead(
+            size + (SLOT_READING_SIZE if self.slot_reader is not None else 0),
+            vocabs.intents.itos, cfg.intent_level == "token", cfg.multi_intent,
+            cfg.intent_threshold, attend=cfg.intent_reads_slots) if cfg.intent else None
         self.intent_to_slots = cfg.intent_to_slots
         if self.intent_to_slots:
-            size += len(vocabs.intents)
+            size += self.intent_head.linear.out_features
         if cfg.type == "seq2seq":
             self.head = AttentionDecoder(size, cfg.hidden_size, num_tags, cfg.bias)
         elif cfg.head == "crf":
@@ -68,19 +78,38 @@ class Tagger(nn.Module):
         else:
             self.head = SoftmaxHead(size, num_tags, linear=shared)
 
-    def states(self, batch: Batch) -> Tensor:
-        """Encoder states, with the self-attention summaries beside them: (B, T, H')."""
+    def states(self, batch: Batch, hints: Tensor | None = None) -> Tensor:
+        """Encoder states, with the self-attention summaries beside them: (B, T, H').
+        With model.refine, the encoder also reads the previous pass's chunk starts
+        (`hints`, refine.ChunkStarts.hints; None in the first pass)."""
         x = self.embedder(batch)  # (B, T, D)
+        if self.refine is not None:
+            x = torch.cat([x, self.refine(hints, batch.words, batch.mask)], dim=2)
         states = self.encoder(x, batch.lengths, batch.mask)  # (B, T, H)
         if self.attention is not None:
             states = torch.cat([states, self.attention(states, batch.mask)], dim=2)
         return self.output_dropout(states)
 
     def read(self, batch: Batch) -> tuple[Tensor, Tensor | None]:
-        """What the tag head reads (B, T, S), and the intent scores (None without)."""
-        states = self.states(batch)
+        """What the tag head reads (B, T, S), and the intent scores (None without); of
+        the second pass with model.refine."""
+        first = self.read_pass(batch)
+        return first if self.refine is None else self.read_pass(batch, self.hints(first, batch))
+
+    def hints(self, first: tuple[Tensor, Tensor | None], batch: Batch) -> Tensor:
+        """What the second pass reads of the first (`read_pass` output): its chunk starts."""
+        with torch.no_grad():
+            return self.refine.hints(self.head.decode(first[0], batch.mask), batch.mask)
+
+    def read_pass(self, batch: Batch, hints: Tensor | None = None
+                  ) -> tuple[Tensor, Tensor | None]:
+        """One pass: what the tag head reads and the intent scores (see `read`)."""
+        states = self.states(batch, hints)
         if self.intent_head is None:
             return states, None
+        if self.slot_reader is not None:  # the intent reads the words' tag distributions
+            read = self.slot_reader(self.head(states, batch.mask))  # (B, T, SLOT_READING_SIZE)
+            return states, self.intent_head(torch.cat([states, read], dim=2), batch.mask)
         intent = self.intent_head(states, batch.mask)
         if self.intent_to_slots:
             seen = self.intent_head.word_distributions(intent, batch.mask, states.size(1))
@@ -105,7 +134,15 @@ class Tagger(nn.Module):
         return self.loss(batch)
 
     def loss(self, batch: Batch) -> Tensor:
-        states, intent = self.read(batch)
+        """The tag and intent losses; with model.refine, of both passes."""
+        first = self.read_pass(batch)
+        loss = self.pass_loss(first, batch)
+        if self.refine is not None:
+            loss = loss + self.pass_loss(self.read_pass(batch, self.hints(first, batch)), batch)
+        return loss
+
+    def pass_loss(self, read: tuple[Tensor, Tensor | None], batch: Batch) -> Tensor:
+        states, intent = read
         loss = self.head.loss(states, batch.tags, batch.mask)
         if intent is not None:
             loss = loss + self.intent_head.loss(intent, batch.intents, batch.mask)
@@ -115,19 +152,23 @@ class Tagger(nn.Module):
         """Best tag ids (B, T) (positions past a length are meaningless) and intents."""
         states, intent = self.read(batch)
         tags = self.head.decode(states, batch.mask)
-        intents = (self.intent_head.probabilities(intent, batch.mask).argmax(1)
+        intents = (self.intent_head.choose(self.intent_head.probabilities(intent, batch.mask))[0]
                    if intent is not None else None)
         return tags, intents
+
+    def intent_names(self, intents: Tensor) -> list[str]:
+        """The labels of decoded intents (`decode`'s second output)."""
+        return self.intent_head.names(intents)
 
     def decode_with_confidence(self, batch: Batch) -> tuple[Tensor, Tensor | None, Confidence]:
         """What `decode` gives, plus the confidence of every span in the decoded tags
         (data/bio.extract_spans) and of every predicted intent."""
         states, intent = self.read(batch)
         tags = self.head.decode(states, batch.mask)  # (B, T)
-        probabilities = (self.intent_head.probabilities(intent, batch.mask)
-                         if intent is not None else None)
+        chosen = (self.intent_head.choose(self.intent_head.probabilities(intent, batch.mask))
+                  if intent is not None else None)
         return with_confidence(
-            tags, probabilities, batch, self.tag_names,
+            tags, chosen, batch, self.tag_names,
             lambda spans: self.head.span_confidence(states, batch.mask, tags, spans))
 
     def set_label_smoothing(self, amount: float) -> None:
@@ -137,13 +178,13 @@ class Tagger(nn.Module):
                 part.label_smoothing = amount
 
 
-def with_confidence(tags: Tensor, intent_probabilities: Tensor | None, batch: Batch,
+def with_confidence(tags: Tensor, intents: tuple[Tensor, Tensor] | None, batch: Batch,
                     tag_names: Sequence[str],
                     span_confidence: Callable[[Tensor], Tensor]
                     ) -> tuple[Tensor, Tensor | None, Confidence]:
-    """Decoded tags (B, T) and intent distributions (B, I) or None, with the confidence
-    of each span of the tags, `span_confidence(spans (N, 3): row, start, end)` -> (N,),
-    and of each predicted intent (its probability)."""
+    """Decoded tags (B, T) and the chosen intents with their probabilities
+    (IntentHead.choose) or None, with the confidence of each span of the tags,
+    `span_confidence(spans (N, 3): row, start, end)` -> (N,)."""
     found = [[(start, end) for _, start, end in extract_spans([tag_names[i] for i in row[:n]])]
              for row, n in zip(tags.tolist(), batch.lengths.tolist())]
     spans = torch.tensor([(b, start, end) for b, row in enumerate(found)
@@ -154,12 +195,9 @@ def with_confidence(tags: Tensor, intent_probabilities: Tensor | None, batch: Ba
     for row in found:
         confidence.append(dict(zip(row, values[i:i + len(row)])))
         i += len(row)
-    intents = intent_p = None
-    if intent_probabilities is not None:
-        probabilities = intent_probabilities.float()  # (B, I)
-        intents = probabilities.argmax(1)  # as `decode` picks them
-        intent_p = probabilities.gather(1, intents.unsqueeze(1)).squeeze(1).tolist()
-    return tags, intents, Confidence(confidence, intent_p)
+    chosen, intent_p = intents if intents is not None else (None, None)
+    return tags, chosen, Confidence(confidence,
+                                    intent_p.tolist() if intent_p is not None else None)
 
 
 def build_model(cfg: ModelConfig, vocabs: Vocabs,

@@ -37,6 +37,7 @@ from slotfill.models.checkpoint import load_checkpoint
 from slotfill.serving.onnx_graph import Graph, shared_inputs, tagger_outputs, viterbi
 
 EXPORTABLE = ("rnn", "lstm", "gru", "jordan")
+NOT_IN_GRAPHS = ("multi_intent", "intent_reads_slots")  # model keys the graphs lack yet
 OPSET, IR_VERSION = 17, 8  # opset 17: onnxruntime >= 1.13
 
 
@@ -50,6 +51,11 @@ def export_onnx(model_path: Path, output: Path, force: bool = False) -> list[Pat
                                 f"{', '.join(EXPORTABLE)}",
                                 "seq2seq decodes greedily, feeding back its own predictions "
                                 "through attention; use `slotfill predict` or `serve` for it")
+        for key in NOT_IN_GRAPHS:
+            if getattr(cfg, key):
+                raise SlotfillError(f"cannot export models with model.{key} to ONNX yet",
+                                    "the graph writer does not cover it; use `slotfill "
+                                    "predict` or `serve` for this model")
     output = Path(output)
     vocab_path = output.with_name(f"{output.stem}.vocab.json")
     for path in (output, vocab_path):

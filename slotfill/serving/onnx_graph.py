@@ -2,7 +2,8 @@
 
 `tagger_outputs` writes one Tagger reading the shared inputs (`Inputs`): embeddings,
 characters, gazetteer features, windows, the recurrent layers, self-attention, the intent
-head and the tag layer; the helpers below write one part each. Time runs along axis 0, as
+head and the tag layer, twice with model.refine (the second pass reads the first pass's
+decoded chunk starts); the helpers below write one part each. Time runs along axis 0, as
 ONNX recurrences expect.
 """
 
@@ -90,7 +91,43 @@ def shared_inputs(g: Graph) -> Inputs:
 
 def tagger_outputs(g: Graph, model, cfg, inp: Inputs) -> tuple[str, str | None]:
     """One Tagger's tag scores (T, B, K) (emissions, or softmax scores) and its intent
-    distribution (B, I), or None without an intent head."""
+    distribution (B, I), or None without an intent head; of the second pass with
+    model.refine, which reads the chunk starts of the first pass's decoded tags."""
+    x = _embedded(g, model, inp)
+    if model.refine is None:
+        return _pass(g, model, cfg, inp, x)
+    first, _ = _pass(g, model, cfg, inp, _with_hints(g, model.refine, x, None, inp))
+    if cfg.head == "crf":
+        tags = viterbi(g, model.head.potentials(), first, inp.steps, inp.lengths)
+    else:
+        tags = g("ArgMax", first, axis=2, keepdims=0)  # (T, B)
+    return _pass(g, model, cfg, inp, _with_hints(g, model.refine, x, tags, inp))
+
+
+def _with_hints(g: Graph, refine, x: str, tags: str | None, inp: Inputs) -> str:
+    """The embedded words (T, B, D) with refine.ChunkStarts' embedding of the chunk
+    starts of `tags` (T, B) beside them (`tags` None: the first pass, none yet)."""
+    none = g.const(refine.none, np.int64)
+    if tags is None:
+        hints = g("Expand", none, g("Shape", inp.mask))  # (T, B)
+    else:
+        kind = g("Gather", g.const(refine.kinds, np.int64), tags)  # (T, B), -1 outside chunks
+        K = refine.continues.size(0)
+        previous = g("Concat", g("Slice", tags, g.ints(0), g.ints(1), g.ints(0)),
+                     g("Slice", tags, g.ints(0), g.ints(-1), g.ints(0)), axis=0)
+        pair = g("Add", g("Mul", previous, g.const(K, np.int64)), tags)  # (T, B)
+        goes_on = g("Gather", g.const(refine.continues.flatten(), np.bool_), pair)
+        first = g("Equal", inp.steps, g.const(0, np.int64))  # (T, 1): nothing before
+        begins = g("And", g("GreaterOrEqual", kind, g.const(0, np.int64)),
+                   g("Or", first, g("Not", goes_on)))
+        hints = g("Where", g("And", begins, inp.mask), kind, none)
+    embedded = g("Gather", g.const(refine.embedding.weight), hints)  # (T, B, HINT_SIZE)
+    embedded = g("Mul", embedded, g("Cast", inp.mask3, to=TensorProto.FLOAT))
+    return g("Concat", x, embedded, axis=2)
+
+
+def _embedded(g: Graph, model, inp: Inputs) -> str:
+    """The embedder's output (T, B, D): words, characters, gazetteer features, window."""
     emb = model.embedder
     x = g("Gather", g.const(emb.word_table()), inp.words)  # (T, B, E)
     if emb.chars is not None:
@@ -106,7 +143,12 @@ def tagger_outputs(g: Graph, model, cfg, inp: Inputs) -> tuple[str, str | None]:
         end = g("Unsqueeze", inp.T, g.ints(0))
         x = g("Concat", *[g("Slice", padded, g.ints(j), g("Add", end, g.ints(j)), g.ints(0))
                           for j in range(2 * k + 1)], axis=2)
+    return x
 
+
+def _pass(g: Graph, model, cfg, inp: Inputs, x: str) -> tuple[str, str | None]:
+    """The encoder, self-attention, intent head and tag layer over the encoder's input
+    (T, B, D): tag scores (T, B, K) and the intent distribution (B, I) or None."""
     for directions in model.encoder.layers:
         if cfg.type == "jordan":
             out = [_jordan(g, directions[0], x)]
