@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import json
 import os
@@ -215,7 +216,7 @@ def test_docs_and_openapi_are_served(client):
 
 
 def test_listening_socket_sends_without_nagle_delay():
-    from slotfill.serving.serve import bind
+    from slotfill.serving.workers import bind
 
     server = bind("127.0.0.1", 0)
     try:
@@ -231,7 +232,7 @@ def test_listening_socket_sends_without_nagle_delay():
 
 def test_busy_port_is_a_clear_error():
     from slotfill.errors import SlotfillError
-    from slotfill.serving.serve import bind
+    from slotfill.serving.workers import bind
 
     taken = bind("127.0.0.1", 0)
     try:
@@ -240,6 +241,28 @@ def test_busy_port_is_a_clear_error():
             bind("127.0.0.1", taken.getsockname()[1])
     finally:
         taken.close()
+
+
+def test_a_bug_before_tagging_is_a_json_500_too(predictor, monkeypatch, capsys):
+    def broken(text):
+        raise RuntimeError("secret internals")
+
+    monkeypatch.setattr(predictor, "tokenize", broken)
+    response = post(TestClient(create_app(predictor, LIMITS)), {"text": "to boston"})
+    assert_error(response, 500, "internal error")
+    assert "secret" not in response.text
+    assert "secret internals" in capsys.readouterr().err
+
+
+def test_client_gone_while_sending_is_a_clear_400():
+    from slotfill.serving.serve import ApiError, read_body
+
+    async def gone():
+        return {"type": "http.disconnect"}
+
+    with pytest.raises(ApiError, match="client disconnected") as caught:
+        asyncio.run(read_body({"headers": [(b"content-length", b"20")]}, gone, 100))
+    assert caught.value.status == 400
 
 
 def test_model_failure_is_a_500_without_traceback(predictor, monkeypatch, capsys):
@@ -268,40 +291,40 @@ def free_port() -> int:
 
 
 @contextlib.contextmanager
-def running_server(model, log: Path):
-    """`slotfill serve --model MODEL` on a free port, its stderr in `log`: yields its URL
-    once /health answers; stopped with SIGTERM after."""
+def running_server(model, log: Path, *options: str):
+    """`slotfill serve --model MODEL OPTIONS...` on a free port, its stderr in `log`:
+    yields its URL and process once it says it is serving; stopped with SIGTERM after
+    (and then it must exit by itself: 0, or -SIGTERM as uvicorn re-raises the signal
+    once it has shut down, without a traceback)."""
     port = free_port()
     env = {**os.environ, "PYTHONUNBUFFERED": "1", "OMP_NUM_THREADS": "1"}
     with open(log, "w") as stderr:
         proc = subprocess.Popen([sys.executable, "-m", "slotfill", "serve", "--model",
-                                 str(model), "--port", str(port)], env=env,
+                                 str(model), "--port", str(port), *options], env=env,
                                 stdout=subprocess.DEVNULL, stderr=stderr)
     url = f"http://127.0.0.1:{port}"
     try:
         deadline = time.monotonic() + 60
-        while True:
+        while "serving " not in log.read_text():  # said once every worker listens
             if proc.poll() is not None:
                 pytest.fail(f"server exited with {proc.returncode}:\n{log.read_text()}")
-            try:
-                httpx.get(f"{url}/health", timeout=2)
-                break
-            except httpx.TransportError:
-                if time.monotonic() > deadline:
-                    pytest.fail(f"server not ready in 60 s:\n{log.read_text()}")
-                time.sleep(0.1)
-        yield url
+            if time.monotonic() > deadline:
+                pytest.fail(f"server not ready in 60 s:\n{log.read_text()}")
+            time.sleep(0.1)
+        yield url, proc
     finally:
         proc.send_signal(signal.SIGTERM)
         try:
-            proc.wait(timeout=10)
+            proc.wait(timeout=20)
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait()
+    assert proc.returncode in (0, -signal.SIGTERM), log.read_text()
+    assert "Traceback" not in log.read_text()
 
 
 def test_real_server_end_to_end(trained_run, predictor, tmp_path):
-    with running_server(trained_run, tmp_path / "stderr.txt") as url:
+    with running_server(trained_run, tmp_path / "stderr.txt") as (url, _):
         health = httpx.get(f"{url}/health", timeout=10)
         assert health.status_code == 200
         assert health.json()["model"] == str(trained_run / "best.pt")
@@ -310,3 +333,39 @@ def test_real_server_end_to_end(trained_run, predictor, tmp_path):
         assert response.json() == predictor.predict([TEXT, "to Tokyo"])
         assert f"serving {trained_run / 'best.pt'} on {url}" \
             in (tmp_path / "stderr.txt").read_text()
+
+
+def listeners(port: int) -> int:
+    """Sockets listening on 127.0.0.1:port (Linux's /proc/net/tcp)."""
+    rows = Path("/proc/net/tcp").read_text().splitlines()[1:]
+    return sum(1 for row in rows if row.split()[1] == f"0100007F:{port:04X}"
+               and row.split()[3] == "0A")  # 0A: LISTEN
+
+
+def descendants(pid: int) -> set[int]:
+    found = set()
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        for child in map(int, (task / "children").read_text().split()):
+            found |= {child} | descendants(child)
+    return found
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="--workers needs Linux")
+def test_real_server_with_two_workers(trained_run, predictor, tmp_path):
+    with running_server(trained_run, tmp_path / "stderr.txt", "--workers", "2") as (url, proc):
+        port = int(url.rsplit(":", 1)[1])
+        assert listeners(port) == 2  # one socket per worker, the kernel spreads connections
+        texts = [TEXT, "to Tokyo", "arrive Taipei on Nov 2nd", ""] * 3
+        clients = [httpx.Client(base_url=url, timeout=30) for _ in range(6)]  # 6 connections
+        for i, text in enumerate(texts):
+            response = clients[i % 6].post("/predict", json={"text": text})
+            assert response.status_code == 200
+            assert response.json() == predictor.predict([text])[0]
+        for client in clients:
+            client.close()
+        assert "with 2 worker processes" in (tmp_path / "stderr.txt").read_text()
+        workers = {pid for pid in descendants(proc.pid)
+                   if b"spawn_main" in Path(f"/proc/{pid}/cmdline").read_bytes()}
+        assert len(workers) == 2
+    assert not any(Path(f"/proc/{pid}").exists() for pid in workers)  # SIGTERM stopped all
+

@@ -201,3 +201,23 @@ def test_a_pass_waits_for_as_many_requests_as_the_previous_one_took():
 
     assert run(scenario(max_wait=1.0)) == [4]  # waited 15 ms for the fourth
     assert len(run(scenario(max_wait=0.0))) >= 2
+
+
+def test_clients_drifted_into_two_groups_are_gathered_into_one_pass_again():
+    async def scenario(max_wait: float) -> list[list[int]]:
+        recorder = Recorder(seconds=0.02)
+        batcher = Batcher(recorder, max_batch=64, max_wait=max_wait)
+
+        async def client(i: int, start: float):  # its next request 5 ms after its answer
+            await asyncio.sleep(start)
+            await batcher.submit([i])
+            await asyncio.sleep(0.005)
+            await batcher.submit([10 + i])
+
+        # clients 0 and 1 start a pass; 2 and 3 arrive while it runs
+        await asyncio.gather(client(0, 0), client(1, 0), client(2, 0.005), client(3, 0.005))
+        return [sorted(call) for call in recorder.calls]
+
+    calls = run(scenario(max_wait=0.2))
+    assert calls[:2] == [[0, 1], [2, 3, 10, 11]]  # waited for 0 and 1 to send again
+    assert run(scenario(max_wait=0.0))[:2] == [[0, 1], [2, 3]]  # did not wait

@@ -34,17 +34,18 @@ class Predictions:
 @torch.inference_mode()
 def predict(model: nn.Module, split: EncodedSplit, vocabs: Vocabs, batch_size: int,
             on_batch: Callable[[int, int], None] | None = None,
-            confidence: bool = False) -> Predictions:
+            confidence: bool = False, slack: float = 0.2) -> Predictions:
     """Best tags (and intents) per utterance, in the split's order; `on_batch(done,
     total)` after each batch. `confidence` adds the confidences (Tagger.decode_with_
-    confidence) of the spans and intents."""
+    confidence) of the spans and intents. `slack`: padding allowed per batch
+    (data.batching.sorted_batches)."""
     if model.training:  # (a recursive call: not on every request of a loaded predictor)
         model.eval()
     tags: list[list[str]] = [[] for _ in range(len(split))]
     intents: list[str] | None = None
     spans_p = [{} for _ in range(len(split))] if confidence else None
     intents_p = None
-    batches = sorted_batches(split.lengths, batch_size)
+    batches = sorted_batches(split.lengths, batch_size, slack)
     for done, index in enumerate(batches, start=1):
         batch = make_batch(split, index)
         with threads_for_batch(batch.words.numel(), batch.words.device):

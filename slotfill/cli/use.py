@@ -135,6 +135,10 @@ def serve(
         "--max-wait-ms", help="longest a pass waits for more requests when more are due "
                               "(some still arriving, or fewer than the last pass took)",
         min=0, max=1000)] = 2.0,
+    workers: Annotated[int, typer.Option(
+        "--workers", help="server processes sharing the port, each with its own copy of "
+                          "the model and its share of the cores (Linux): more requests/s "
+                          "from many clients", min=1)] = 1,
     device: DeviceOption = Device.cpu,
 ) -> None:
     """Serve a trained tagger over HTTP: a demo page at /, POST /predict, GET /health,
@@ -146,4 +150,4 @@ def serve(
     run_server(pick_model(model), host, port,
                Limits(max_utterances, max_tokens, max_body_bytes),
                device=str(resolve_device(device.value)),
-               batching=Batching(max_batch, max_wait_ms))
+               batching=Batching(max_batch, max_wait_ms), workers=workers)

@@ -4,10 +4,13 @@ One forward pass at a time runs in a worker thread. While it runs, new requests 
 when it ends, everything queued (up to `max_batch` utterances) goes into the next pass.
 So under load each pass tags many requests for little more than the cost of one. Before
 starting a pass the batcher waits, at most `max_wait` seconds, while fewer requests are
-queued than the previous pass took (concurrent clients answered together send their
-next requests within a millisecond or two of each other) or while the server is still
-receiving a request (`arriving`). A lone client's pass took one request, so it never
-waits.
+queued than are due, or while the server is still receiving a request (`arriving`). Due
+are the requests that queued while the previous pass ran, and as many as it took:
+concurrent clients answered together send their next requests within a millisecond or
+two of each other. So clients that drifted into two groups, each pass taking one group
+while the other waits, are gathered into one pass again: one process does its HTTP work
+and its forward passes mostly in turn, and fewer, larger passes cost less CPU per
+request. A lone client's pass took one request, so it never waits.
 
 A request is never split across passes; one larger than `max_batch` runs alone.
 Results are what tagging each request on its own gives (the tagger's results do not
@@ -43,7 +46,7 @@ class Batcher:
         self.run, self.max_batch, self.max_wait = run, max_batch, max_wait
         self.queue: list[_Request] = []
         self.arriving = 0  # requests being received that will be submitted soon
-        self.expected = 1  # requests the previous pass took
+        self.expected = 1  # requests due for the next pass
         self.passes = 0  # forward passes run so far (for tests and logs)
         self._loop: asyncio.AbstractEventLoop | None = None
         self._wake: asyncio.Event | None = None
@@ -79,7 +82,6 @@ class Batcher:
         while self.queue:
             await self._gather()
             batch = self._take()
-            self.expected = len(batch)
             items = [item for request in batch for item in request.items]
             try:
                 results = await asyncio.to_thread(self.run, items)
@@ -90,14 +92,17 @@ class Batcher:
                 for request in batch:
                     if not request.done.done():
                         request.done.set_exception(exc)
-                continue
-            start = 0
-            for request in batch:
-                end = start + len(request.items)
-                if not request.done.done():  # its client may have gone away
-                    request.done.set_result(results[start:end])
-                start = end
-            self.passes += 1
+            else:
+                start = 0
+                for request in batch:
+                    end = start + len(request.items)
+                    if not request.done.done():  # its client may have gone away
+                        request.done.set_result(results[start:end])
+                    start = end
+                self.passes += 1
+            # due next: the requests that queued during this pass, and the next ones of
+            # the clients it has just answered
+            self.expected = len(batch) + len(self.queue)
 
     async def _gather(self) -> None:
         """Wait (at most max_wait) while more requests are due and the batch is not

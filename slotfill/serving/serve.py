@@ -8,7 +8,10 @@
 
 Every error of the API is a 4xx (or 500) response `{"error": "<one line>"}`, never a
 traceback. The model is loaded once; requests that arrive together are tagged in one
-forward pass in a worker thread (batcher.py)."""
+forward pass in a worker thread (batcher.py). POST /predict is answered in front of
+FastAPI's middleware and router, which cost more CPU per request than the rest of its
+handling in Python; every other path is FastAPI's. `--workers N` runs N such servers
+(workers.py)."""
 
 from __future__ import annotations
 
@@ -17,6 +20,7 @@ import os
 import socket
 import sys
 import traceback
+from collections.abc import Awaitable, Callable
 from dataclasses import asdict, dataclass
 from importlib.resources import files
 from pathlib import Path
@@ -24,14 +28,17 @@ from pathlib import Path
 from fastapi import FastAPI, Request
 from fastapi.responses import HTMLResponse, JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
-from starlette.requests import ClientDisconnect
 
 from slotfill.data.bio import slot_types
 from slotfill.data.tokenize import Token
-from slotfill.errors import SlotfillError
 from slotfill.serving.batcher import Batcher
 from slotfill.serving.predict import Predictor
+from slotfill.serving.workers import listening_sockets, run_workers
 from slotfill.threads import usable_cores
+
+Message = dict  # an ASGI message
+Receive = Callable[[], Awaitable[Message]]
+Send = Callable[[Message], Awaitable[None]]
 
 
 @dataclass(frozen=True)
@@ -69,10 +76,6 @@ class ApiError(Exception):
         self.status, self.message = status, message
 
 
-def error(status: int, message: str, headers: dict | None = None) -> JSONResponse:
-    return JSONResponse({"error": message}, status_code=status, headers=headers)
-
-
 def labels(predictor: Predictor) -> dict:
     """Tag labels, slot types (tags without B-/I-, first-seen order) and intents."""
     tags = list(predictor.vocabs.tags.itos)
@@ -82,26 +85,37 @@ def labels(predictor: Predictor) -> dict:
             "intents": list(intents.itos) if intents and predictor.predicts_intents else None}
 
 
-async def read_body(request: Request, limit: int) -> bytes:
+def header(scope: dict, name: bytes) -> str | None:
+    """The value of a request header (`name` in lower case), or None."""
+    for key, value in scope["headers"]:
+        if key == name:
+            return value.decode("latin-1")
+    return None
+
+
+async def read_body(scope: dict, receive: Receive, limit: int) -> bytes:
     """The request body, refused (413) beyond `limit` bytes: by its declared
     Content-Length before reading, and by the bytes actually received while reading
     (a missing or false Content-Length cannot get past)."""
-    declared = request.headers.get("content-length")
+    declared = header(scope, b"content-length")
     if declared is not None and not declared.strip().isdigit():
         raise ApiError(400, f"invalid Content-Length header: {declared!r}")
     if declared is not None and int(declared) > limit:
         raise ApiError(413, f"request body of {int(declared)} bytes is too large; "
                             f"the limit is {limit} bytes")
-    body = bytearray()
-    try:
-        async for chunk in request.stream():
-            body += chunk
-            if len(body) > limit:
-                raise ApiError(413, f"request body is too large (over {limit} bytes); "
-                                    f"the limit is {limit} bytes")
-    except ClientDisconnect:  # nobody to answer; keeps tracebacks out of the server log
-        raise ApiError(400, "client disconnected while sending the body") from None
-    return bytes(body)
+    chunks, size = [], 0
+    while True:
+        message = await receive()
+        if message["type"] == "http.disconnect":  # nobody to answer; no traceback either
+            raise ApiError(400, "client disconnected while sending the body")
+        chunk = message.get("body", b"")
+        size += len(chunk)
+        if size > limit:
+            raise ApiError(413, f"request body is too large (over {limit} bytes); "
+                                f"the limit is {limit} bytes")
+        if not message.get("more_body", False):
+            return b"".join(chunks) + chunk if chunks else chunk  # one chunk: no copy
+        chunks.append(chunk)
 
 
 def parse_texts(body: bytes) -> tuple[list[str], bool]:
@@ -156,22 +170,60 @@ def check_limits(texts: list[str], single: bool, predictor: Predictor,
     return tokenized
 
 
-# /predict reads its body itself (limits first); its shape, for the OpenAPI docs
-PREDICT_BODY = {"required": True, "content": {"application/json": {
-    "schema": {"oneOf": [
-        {"type": "object", "required": ["text"], "additionalProperties": False,
-         "properties": {"text": {"type": "string"}}},
-        {"type": "object", "required": ["texts"], "additionalProperties": False,
-         "properties": {"texts": {"type": "array", "items": {"type": "string"}}}}]},
-    "example": {"text": "arrive Taipei on Nov 2nd"}}}}
+ENDPOINTS = "endpoints: POST /predict, GET /health, GET / (demo), GET /docs"
+
+# POST /predict in the OpenAPI docs (it is no FastAPI route: PredictFirst answers it)
+PREDICT_OPERATION = {
+    "summary": 'Tag {"text": "..."} or {"texts": ["...", ...]}',
+    "operationId": "post_predict",
+    "requestBody": {"required": True, "content": {"application/json": {
+        "schema": {"oneOf": [
+            {"type": "object", "required": ["text"], "additionalProperties": False,
+             "properties": {"text": {"type": "string"}}},
+            {"type": "object", "required": ["texts"], "additionalProperties": False,
+             "properties": {"texts": {"type": "array", "items": {"type": "string"}}}}]},
+        "example": {"text": "arrive Taipei on Nov 2nd"}}}},
+    "responses": {
+        "200": {"description": "one result for \"text\", a list for \"texts\"",
+                "content": {"application/json": {"schema": {}}}},
+        "4XX": {"description": '`{"error": "..."}`: a body that is not valid JSON (400), '
+                              "too large (413), of the wrong shape or over a limit (422)"}},
+}
+
+
+class PredictFirst(FastAPI):
+    """A FastAPI app that hands POST /predict to `predict`, an ASGI app, before its
+    middleware and router; everything else is FastAPI's."""
+
+    predict: Callable[[dict, Receive, Send], Awaitable[None]]
+
+    async def __call__(self, scope: dict, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and scope["path"] == "/predict":
+            await self.predict(scope, receive, send)
+        else:
+            await super().__call__(scope, receive, send)
+
+
+def json_body(payload) -> bytes:
+    """`payload` as Starlette's JSONResponse encodes it."""
+    return json.dumps(payload, ensure_ascii=False, allow_nan=False,
+                      separators=(",", ":")).encode()
+
+
+async def respond(send: Send, status: int, body: bytes, headers: tuple = ()) -> None:
+    """A JSON response through ASGI."""
+    await send({"type": "http.response.start", "status": status,
+                "headers": [(b"content-type", b"application/json"),
+                            (b"content-length", str(len(body)).encode()), *headers]})
+    await send({"type": "http.response.body", "body": body})
 
 
 def create_app(predictor: Predictor, limits: Limits, model_name: str | None = None,
                batching: Batching = Batching()) -> FastAPI:
     """The API over one loaded `predictor`; `model_name` (e.g. the checkpoint path) is
     what /health reports as "model"."""
-    app = FastAPI(title="slotfill", summary="Slot filling: tag the words of an utterance",
-                  redoc_url=None)
+    app = PredictFirst(title="slotfill", summary="Slot filling: tag the words of an utterance",
+                       redoc_url=None)
     health = {"status": "ok", "model": model_name or f"{predictor.config.model.type} tagger",
               "labels": labels(predictor), "limits": asdict(limits)}
     page = files("slotfill.serving").joinpath("demo.html").read_text(encoding="utf-8")
@@ -188,16 +240,48 @@ def create_app(predictor: Predictor, limits: Limits, model_name: str | None = No
     batcher = Batcher(tag, batching.max_batch, batching.max_wait_ms / 1000)
     app.state.batcher = batcher
 
-    @app.exception_handler(ApiError)
-    async def api_error(request: Request, exc: ApiError) -> JSONResponse:
-        return error(exc.status, exc.message)
+    async def answer(scope: dict, receive: Receive) -> tuple[int, object]:
+        """POST /predict: the status and JSON payload of its response."""
+        with batcher.receiving():
+            texts, single = parse_texts(await read_body(scope, receive,
+                                                        limits.max_body_bytes))
+            tokenized = check_limits(texts, single, predictor, limits)
+        try:
+            results = await batcher.submit(list(zip(texts, tokenized)))
+        except Exception:  # logged by tag()
+            return 500, {"error": "internal error while tagging; see the server log"}
+        return 200, results[0] if single else results
+
+    async def predict(scope: dict, receive: Receive, send: Send) -> None:
+        if scope["method"] != "POST":
+            message = f"Method Not Allowed: {scope['method']} /predict; {ENDPOINTS}"
+            await respond(send, 405, json_body({"error": message}), ((b"allow", b"POST"),))
+            return
+        try:
+            status, payload = await answer(scope, receive)
+            body = json_body(payload)
+        except ApiError as exc:
+            status, body = exc.status, json_body({"error": exc.message})
+        except Exception:  # a bug: logged, answered without its details
+            traceback.print_exc(file=sys.stderr)
+            status, body = 500, json_body({"error": "internal error; see the server log"})
+        await respond(send, status, body)
+
+    app.predict = predict
+
+    def openapi() -> dict:
+        if app.openapi_schema is None:
+            schema = FastAPI.openapi(app)
+            schema["paths"]["/predict"] = {"post": PREDICT_OPERATION}
+        return app.openapi_schema
+
+    app.openapi = openapi
 
     @app.exception_handler(StarletteHTTPException)  # 404, 405: JSON like the rest
     async def http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
-        return error(exc.status_code, f"{exc.detail}: {request.method} {request.url.path}; "
-                                      "endpoints: POST /predict, GET /health, GET / (demo), "
-                                      "GET /docs",
-                     getattr(exc, "headers", None))
+        return JSONResponse({"error": f"{exc.detail}: {request.method} {request.url.path}; "
+                                      f"{ENDPOINTS}"},
+                            status_code=exc.status_code, headers=getattr(exc, "headers", None))
 
     @app.get("/", response_class=HTMLResponse, include_in_schema=False)
     async def get_demo() -> HTMLResponse:
@@ -207,60 +291,50 @@ def create_app(predictor: Predictor, limits: Limits, model_name: str | None = No
     async def get_health() -> JSONResponse:
         return JSONResponse(health)
 
-    @app.post("/predict", summary='Tag {"text": "..."} or {"texts": ["...", ...]}',
-              openapi_extra={"requestBody": PREDICT_BODY})
-    async def post_predict(request: Request) -> JSONResponse:
-        with batcher.receiving():
-            texts, single = parse_texts(await read_body(request, limits.max_body_bytes))
-            tokenized = check_limits(texts, single, predictor, limits)
-        try:
-            results = await batcher.submit(list(zip(texts, tokenized)))
-        except Exception:  # logged by tag()
-            return error(500, "internal error while tagging; see the server log")
-        return JSONResponse(results[0] if single else results)
-
     return app
 
 
 def run_server(model_path: Path, host: str, port: int, limits: Limits,
-               device: str = "cpu", batching: Batching = Batching()) -> None:
-    """Load the model once and serve it until interrupted (Ctrl-C / SIGTERM)."""
+               device: str = "cpu", batching: Batching = Batching(),
+               workers: int = 1) -> None:
+    """Load the model and serve it until interrupted (Ctrl-C / SIGTERM): in this
+    process, or in `workers` processes, each with its own copy of the model."""
+    # bound before loading: a busy port fails fast, with a clear error
+    sockets = listening_sockets(host, port, workers)
+    host, port = sockets[0].getsockname()[:2]  # the real port when --port 0 let the OS choose
+    shown = f"[{host}]" if ":" in host else host  # an IPv6 address in a URL
+    processes = f" with {workers} worker processes" if workers > 1 else ""
+    banner = (f"serving {model_path} on http://{shown}:{port}{processes} (demo page at /, "
+              f"POST /predict, GET /health, docs at /docs; Ctrl-C stops)")
+    # each process gets its share of the cores, and one of them stays with its event loop
+    threads = max(1, usable_cores() // workers - 1)
+    settings = (model_path, limits, device, batching, threads)
+    if workers == 1:
+        serve_socket(sockets[0], *settings, ready=lambda: print(banner, file=sys.stderr,
+                                                                flush=True))
+    else:
+        run_workers(serve_socket, sockets, settings,
+                    ready=lambda: print(banner, file=sys.stderr, flush=True))
+
+
+def serve_socket(sock: socket.socket, model_path: Path, limits: Limits, device: str,
+                 batching: Batching, threads: int, ready: Callable[[], None]) -> None:
+    """Load the model and serve the API on `sock` until a signal stops uvicorn, calling
+    `ready()` once it accepts connections; torch gets `threads` intra-op threads unless
+    OMP_NUM_THREADS says."""
     import torch
     import uvicorn
 
-    sock = bind(host, port)  # before loading: a busy port fails fast, with a clear error
-    if not os.environ.get("OMP_NUM_THREADS"):  # one core stays with the event loop
-        torch.set_num_threads(max(1, usable_cores() - 1))
+    class Server(uvicorn.Server):
+        async def startup(self, sockets: list[socket.socket] | None = None) -> None:
+            await super().startup(sockets=sockets)
+            if not self.should_exit:  # listening
+                ready()
+
+    if not os.environ.get("OMP_NUM_THREADS"):
+        torch.set_num_threads(threads)
     app = create_app(Predictor(model_path, device=device), limits, model_name=str(model_path),
                      batching=batching)
-    host, port = sock.getsockname()[:2]  # the real port when --port 0 let the OS choose
-    shown = f"[{host}]" if ":" in host else host  # an IPv6 address in a URL
-    print(f"serving {model_path} on http://{shown}:{port} "
-          f"(demo page at /, POST /predict, GET /health, docs at /docs; Ctrl-C stops)",
-          file=sys.stderr, flush=True)
-    # uvicorn.run() without its exit code 3 on start-up failure: serves on our socket
-    uvicorn.Server(uvicorn.Config(app, log_level="warning")).run(sockets=[sock])
-
-
-def bind(host: str, port: int) -> socket.socket:
-    """A TCP socket bound to host:port, or a SlotfillError.
-
-    Its connections send without Nagle's delay (TCP_NODELAY). uvicorn writes a response's
-    headers and body in two small segments; with Nagle on, the second waits for the ACK
-    of the first, which a keep-alive client delays by up to 40 ms. asyncio sets
-    TCP_NODELAY only on sockets whose proto is IPPROTO_TCP, and a socket made with
-    proto 0 is not, so the socket takes getaddrinfo's proto and sets the option itself
-    (accepted connections inherit it on Linux)."""
-    sock = None
-    try:
-        family, kind, proto = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)[0][:3]
-        sock = socket.socket(family, kind, proto)
-        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        sock.bind((host, port))
-        return sock
-    except OSError as exc:
-        if sock is not None:
-            sock.close()
-        raise SlotfillError(f"Cannot listen on {host}:{port}: {exc.strerror or exc}",
-                            "choose another --port (or --host)") from None
+    # uvicorn.run() without its exit code 3 on start-up failure: serves on our socket.
+    # No proxy-headers middleware: nothing here reads the client's address.
+    Server(uvicorn.Config(app, log_level="warning", proxy_headers=False)).run(sockets=[sock])
