@@ -42,7 +42,7 @@ def demo_model(tmp_path_factory) -> Path:
 def server(demo_model, tmp_path_factory):
     from test_serve import running_server
 
-    with running_server(demo_model, tmp_path_factory.mktemp("serve") / "stderr.txt") as url:
+    with running_server(demo_model, tmp_path_factory.mktemp("serve") / "stderr.txt") as (url, _):
         yield url
 
 
