@@ -135,7 +135,7 @@ def split_unsplit(path: Path, examples: list[Example] | None, options: ReadOptio
     if options.split is None:
         issues.error(f"{path} has no train/valid/test splits: set data.split=0.8,0.1,0.1 "
                      "(shares of train, valid and test; stratified by intent, data.split_seed "
-                     "fixes the draw)")
+                     "fixes the draw; `data check` and `data convert` take --split 0.8,0.1,0.1)")
         return {split: [] for split in splits}
     if examples is None:
         return {split: [] for split in splits}
