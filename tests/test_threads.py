@@ -212,3 +212,28 @@ def test_training_with_threads_0_consults_the_governor(monkeypatch, tmp_path):
     assert isinstance(trainer.threads, ThreadSetup)
     assert isinstance(trainer.threads.governor, ThreadGovernor)
     assert len(calls) == stats.batches  # after every step
+
+
+def share_after_training(overrides: list[str], output) -> float:
+    """CPU seconds per second of a process sleeping after `slotfill.train` returned."""
+    code = f"""
+import time, slotfill
+slotfill.train("bilstm", overrides={overrides!r}, output={str(output)!r})
+cpu, wall = time.process_time(), time.perf_counter()
+time.sleep(0.5)
+print((time.process_time() - cpu) / (time.perf_counter() - wall))
+"""
+    env = {k: v for k, v in os.environ.items() if k not in (*WAIT_SETTINGS, "OMP_NUM_THREADS")}
+    result = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True,
+                            text=True, check=True)
+    return float(result.stdout.split()[-1])
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux") or (os.cpu_count() or 1) < 2,
+                    reason="needs Linux and two cores")
+def test_no_thread_spins_on_after_training_returns(tmp_path):
+    """slotfill.train sets active waiting for the process; when it returns, the pool's
+    idle threads have ended rather than spin on beside what the caller does next."""
+    overrides = [o for o in tiny_overrides() if not o.startswith("train.threads=")]
+    assert share_after_training([*overrides, "train.threads=2", "model.hidden_size=200"],
+                                tmp_path / "run") < 0.2

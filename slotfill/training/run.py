@@ -23,6 +23,7 @@ from slotfill.config import Config
 from slotfill.errors import DataError, RunDirError
 from slotfill.models.checkpoint import Checkpoint, load_checkpoint, save_checkpoint
 from slotfill.runtime import resolve_device
+from slotfill.threads import release_idle_threads
 from slotfill.training.distributed import Dist
 from slotfill.training.events import (
     EpochRecord,
@@ -145,6 +146,9 @@ class _Run:
             raise
         finally:
             self.loggers.close()
+            # under active waiting, the pool's threads would spin on in a process that goes
+            # on after training (the Python API, tune's next trial, a benchmark)
+            release_idle_threads()
         if stop is not None:
             self._status(stop.state, f"{stop.reason}; best epoch {result.best_epoch}")
         else:
