@@ -153,12 +153,20 @@ x, w = torch.randn(256, 400), torch.randn(400, 800)
 for _ in range(200):
     (x @ w).tanh_()
 (set_threads if {release} else torch.set_num_threads)(1)
+"""
+    env = {**{k: v for k, v in os.environ.items() if k not in WAIT_SETTINGS},
+           "OMP_WAIT_POLICY": "ACTIVE"}
+    return share_while_sleeping(code, env)
+
+
+def share_while_sleeping(code: str, env: dict[str, str]) -> float:
+    """CPU seconds per second of a fresh process that ran `code` and then sleeps: what
+    its idle threads still burn."""
+    code += """
 cpu, wall = time.process_time(), time.perf_counter()
 time.sleep(0.5)
 print((time.process_time() - cpu) / (time.perf_counter() - wall))
 """
-    env = {**{k: v for k, v in os.environ.items() if k not in WAIT_SETTINGS},
-           "OMP_WAIT_POLICY": "ACTIVE"}
     result = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True,
                             text=True, check=True)
     return float(result.stdout.split()[-1])
@@ -219,14 +227,9 @@ def share_after_training(overrides: list[str], output) -> float:
     code = f"""
 import time, slotfill
 slotfill.train("bilstm", overrides={overrides!r}, output={str(output)!r})
-cpu, wall = time.process_time(), time.perf_counter()
-time.sleep(0.5)
-print((time.process_time() - cpu) / (time.perf_counter() - wall))
 """
     env = {k: v for k, v in os.environ.items() if k not in (*WAIT_SETTINGS, "OMP_NUM_THREADS")}
-    result = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True,
-                            text=True, check=True)
-    return float(result.stdout.split()[-1])
+    return share_while_sleeping(code, env)
 
 
 @pytest.mark.skipif(not sys.platform.startswith("linux") or (os.cpu_count() or 1) < 2,
