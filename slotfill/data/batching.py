@@ -31,12 +31,21 @@ class EncodedSplit:
     spellings: Tensor | None = None  # (N, T_max) row of each token in `chars`, 0 = padding
     chars: Tensor | None = None  # (S, C_max) char ids of each distinct token; row 0 empty
     features: Tensor | None = None  # (N, T_max, F) gazetteer features, 0 at padding
+    pieces: Tensor | None = None  # (N, P_max) a transformer's sub-word ids, 0 = padding
+    piece_lengths: Tensor | None = None  # (N,) pieces per utterance, on the CPU
+    first: Tensor | None = None  # (N, T_max) position of each word's first piece
+    # distillation (training/distill.py): the teachers' per-word tag distributions
+    # (N, T_max, K), intent distributions (N, I) and each utterance's weight (N,)
+    soft_tags: Tensor | None = None
+    soft_intents: Tensor | None = None
+    soft_weight: Tensor | None = None
 
     def __len__(self) -> int:
         return len(self.lengths)
 
     def to(self, device: torch.device) -> EncodedSplit:
-        move = {k: (v.to(device) if isinstance(v, Tensor) and k != "lengths" else v)
+        move = {k: (v.to(device) if isinstance(v, Tensor)
+                    and k not in ("lengths", "piece_lengths") else v)
                 for k, v in vars(self).items()}
         return EncodedSplit(**move)
 
@@ -52,6 +61,12 @@ class Batch:
     spellings: Tensor | None = None  # (B, T) rows of `chars`
     chars: Tensor | None = None  # (S, C) the split's spelling table
     features: Tensor | None = None  # (B, T, F) gazetteer features
+    pieces: Tensor | None = None  # (B, P) sub-word ids (model.transformer)
+    piece_mask: Tensor | None = None  # (B, P) True at real pieces
+    first: Tensor | None = None  # (B, T) position of each word's first piece
+    soft_tags: Tensor | None = None  # (B, T, K) the teachers' tag distributions
+    soft_intents: Tensor | None = None  # (B, I) the teachers' intent distributions
+    soft_weight: Tensor | None = None  # (B,) 0 where the targets do not apply
 
 
 def encode_split(examples: Sequence[Example], vocabs: Vocabs,
@@ -87,6 +102,14 @@ def encode_split(examples: Sequence[Example], vocabs: Vocabs,
         for i, example in enumerate(examples):
             split.features[i, :len(example.tokens)] = torch.tensor(
                 vocabs.gazetteers.features(example.tokens)).view(-1, vocabs.gazetteers.size)
+    if vocabs.subwords is not None:
+        encoded = [vocabs.subwords.encode(e.tokens) for e in examples]
+        split.piece_lengths = torch.tensor([len(ids) for ids, _ in encoded], dtype=torch.long)
+        longest = int(split.piece_lengths.max()) if len(examples) else 0
+        split.pieces = torch.zeros(len(examples), longest, dtype=torch.long)
+        for i, (ids, _) in enumerate(encoded):
+            split.pieces[i, :len(ids)] = torch.tensor(ids, dtype=torch.long)
+        split.first = padded([p for _, first in encoded for p in first])
     return split
 
 
@@ -101,8 +124,20 @@ def make_batch(split: EncodedSplit, index: Tensor) -> Batch:
     words = rows(split.words)
     uniform = bool((lengths == width).all())
     intents = None if split.intents is None else split.intents.index_select(0, device_index)
-    return Batch(words, lengths, None if uniform else words != 0, index, rows(split.tags),
-                 intents, rows(split.spellings), split.chars, rows(split.features))
+    batch = Batch(words, lengths, None if uniform else words != 0, index, rows(split.tags),
+                  intents, rows(split.spellings), split.chars, rows(split.features))
+    if split.soft_tags is not None:
+        batch.soft_tags, batch.soft_weight = rows(split.soft_tags), \
+            split.soft_weight.index_select(0, device_index)
+        if split.soft_intents is not None:
+            batch.soft_intents = split.soft_intents.index_select(0, device_index)
+    if split.pieces is not None:
+        piece_lengths = split.piece_lengths[index]
+        pieces = split.pieces.index_select(0, device_index)[:, :int(piece_lengths.max())]
+        batch.pieces, batch.first = pieces, rows(split.first)
+        batch.piece_mask = (torch.arange(pieces.size(1)) < piece_lengths.unsqueeze(1)
+                            ).to(pieces.device)  # (B, P)
+    return batch
 
 
 def bucket_batches(lengths: Tensor, batch_size: int,

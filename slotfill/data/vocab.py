@@ -6,6 +6,7 @@ from collections import Counter
 from collections.abc import Iterable
 
 from slotfill.data.gazetteer import Gazetteers
+from slotfill.data.subwords import Subwords
 
 PAD, UNK = "<pad>", "<unk>"
 
@@ -69,20 +70,23 @@ class Vocabs:
     """The vocabularies a model was trained with, and its gazetteers (data.gazetteers),
     which give words features; stored in every checkpoint. `pretrained_words`: how many
     words at the end of `words` come from a vectors file alone (model.embeddings), never
-    from the training data."""
+    from the training data. `subwords`: a transformer encoder's tokenizer
+    (model.transformer)."""
 
     def __init__(self, words: Vocab, tags: Vocab, intents: Vocab | None = None,
                  chars: Vocab | None = None, pretrained_words: int = 0,
-                 gazetteers: Gazetteers | None = None) -> None:
+                 gazetteers: Gazetteers | None = None,
+                 subwords: Subwords | None = None) -> None:
         self.words, self.tags, self.intents, self.chars = words, tags, intents, chars
         self.pretrained_words = pretrained_words
         self.gazetteers = gazetteers
+        self.subwords = subwords
 
     def with_pretrained(self, words: list[str]) -> Vocabs:
         """These vocabularies with `words` (from a vectors file) appended to `words`."""
         extended, added = self.words.extend(words)
         return Vocabs(extended, self.tags, self.intents, self.chars, len(added),
-                      self.gazetteers)
+                      self.gazetteers, self.subwords)
 
     @classmethod
     def build(cls, examples: Iterable, chars: bool = False,
@@ -106,7 +110,7 @@ class Vocabs:
                 merged[name] = mine
                 continue
             merged[name], added[name] = mine.extend(theirs.itos)
-        return Vocabs(**merged, gazetteers=self.gazetteers), added
+        return Vocabs(**merged, gazetteers=self.gazetteers, subwords=self.subwords), added
 
     def to_dict(self) -> dict:
         out = {name: vocab.to_dict() if vocab else None for name, vocab in
@@ -115,6 +119,8 @@ class Vocabs:
         if self.pretrained_words:
             out["pretrained_words"] = self.pretrained_words
         out["gazetteers"] = self.gazetteers.to_dict() if self.gazetteers else None
+        if self.subwords is not None:
+            out["subwords"] = self.subwords.to_dict()
         return out
 
     @classmethod
@@ -123,6 +129,7 @@ class Vocabs:
                     for k in ("intents", "chars")}
         gazetteers = Gazetteers.from_dict(data["gazetteers"]) if data.get("gazetteers") \
             else None
+        subwords = Subwords.from_dict(data["subwords"]) if data.get("subwords") else None
         return cls(Vocab.from_dict(data["words"]), Vocab.from_dict(data["tags"]), **optional,
                    pretrained_words=int(data.get("pretrained_words", 0)),
-                   gazetteers=gazetteers)
+                   gazetteers=gazetteers, subwords=subwords)

@@ -148,6 +148,52 @@ class CRFHead(nn.Module):
         tokens = scores.size(0) * scores.size(1) if mask is None else mask.sum()
         return nll.sum() / tokens
 
+    @torch.autocast("cuda", enabled=False)
+    @torch.autocast("cpu", enabled=False)
+    def soft_loss(self, scores: Tensor, targets: Tensor, mask: Tensor | None,
+                 weight: Tensor, temperature: float = 1.0) -> Tensor:
+        """The NLL of soft targets (B, T, K), per-word tag distributions that sum to 1 at
+        real words and 0 at padding, taken as independent words: log Z minus the expected
+        score, every score divided by `temperature`; per utterance times `weight` (B,),
+        summed and divided by the tokens, as `nll`. Its gradient with respect to the
+        emissions is the CRF's marginals minus the targets (at temperature 1). Transitions
+        the tag scheme forbids add nothing to the expected score."""
+        self._check(scores, None, mask)
+        t = temperature
+        scores, targets = scores.float() / t, targets.float()
+        trans, start = self._trans()
+        log_z = ForwardAlgorithm.apply(scores, trans / t, start / t, self._end() / t, mask)
+        allowed = (self.transition_mask == 0).to(scores.dtype)
+        moved = torch.einsum("bti,btj,ij->b", targets[:, :-1], targets[:, 1:],
+                             self.transitions * allowed / t)
+        if mask is None:
+            last = targets[:, -1]
+        else:
+            at = (mask.sum(1) - 1).view(-1, 1, 1).expand(-1, 1, targets.size(2))
+            last = targets.gather(1, at).squeeze(1)  # (B, K)
+        expected = ((targets * scores).sum((1, 2)) + moved
+                    + targets[:, 0] @ (self.start * (self.start_mask == 0)) / t
+                    + last @ (self.end * (self.end_mask == 0)) / t)  # (B,)
+        tokens = scores.size(0) * scores.size(1) if mask is None else mask.sum()
+        return ((log_z - expected) * weight).sum() / tokens
+
+    @torch.no_grad()
+    def marginals(self, scores: Tensor, mask: Tensor | None,
+                  temperature: float = 1.0) -> Tensor:
+        """Each word's tag distribution under the CRF, (B, T, K), 0 at padding: the
+        gradient of log Z with respect to the emissions, every score divided by
+        `temperature`."""
+        self._check(scores, None, mask)
+        t = temperature
+        trans, start = self._trans()
+        with torch.enable_grad(), torch.inference_mode(False):
+            emissions = (scores.detach().float() / t).clone().requires_grad_(True)
+            log_z = ForwardAlgorithm.apply(emissions, trans.detach() / t,
+                                           start.detach() / t, self._end().detach() / t,
+                                           mask)
+            (grad,) = torch.autograd.grad(log_z.sum(), emissions)
+        return grad
+
     def sequence_score(self, scores: Tensor, tags: Tensor, mask: Tensor | None,
                        trans: Tensor, start: Tensor) -> Tensor:
         """Score of the given tag sequences, (B,)."""

@@ -103,9 +103,23 @@ def reverse_padded(x: Tensor, lengths: Tensor, mask: Tensor | None) -> Tensor:
     return x.gather(1, index)
 
 
-def build_encoder(cfg: ModelConfig, input_size: int, num_tags: int) -> StackedEncoder:
+class PassThrough(nn.Module):
+    """model.type `none`: the word representations as they are (a transformer's states
+    are contextual already)."""
+
+    def __init__(self, input_size: int) -> None:
+        super().__init__()
+        self.output_size = input_size
+
+    def forward(self, x: Tensor, lengths: Tensor, mask: Tensor | None) -> Tensor:
+        return x
+
+
+def build_encoder(cfg: ModelConfig, input_size: int, num_tags: int) -> nn.Module:
     """The configured encoder; seq2seq encodes with an LSTM. A one-directional Jordan
     network's top layer owns the tag layer it feeds back, as `tag_layer`, for the head."""
+    if cfg.type == "none":
+        return PassThrough(input_size)
     if cfg.type != "jordan":
         kind = dataclasses.replace(cfg, type="lstm") if cfg.type == "seq2seq" else cfg
         return StackedEncoder(kind, input_size,

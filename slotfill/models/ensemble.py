@@ -118,7 +118,7 @@ def check_members(names: Sequence[str], configs: Sequence[Config],
             problems.append(f"{name}: {voc.pretrained_words} words from a vectors file "
                             f"alone, {first} has {vocabs[0].pretrained_words}")
     shared = {}  # characters and gazetteers: those members that have them must agree
-    for kind in ("chars", "gazetteers"):
+    for kind in ("chars", "gazetteers", "subwords"):
         having = [(n, getattr(v, kind)) for n, v in zip(names, vocabs)
                   if getattr(v, kind) is not None]
         for name, value in having[1:]:

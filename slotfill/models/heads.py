@@ -34,6 +34,15 @@ class SoftmaxHead(nn.Module):
         return F.cross_entropy(scores.reshape(-1, scores.size(-1)), tags.reshape(-1),
                                label_smoothing=self.label_smoothing)
 
+    def soft_loss(self, scores: Tensor, targets: Tensor, mask: Tensor | None,
+                  weight: Tensor, temperature: float = 1.0) -> Tensor:
+        """Cross-entropy of the tag scores (B, T, K) divided by `temperature` with target
+        distributions (B, T, K), 0 at padding; per utterance times `weight` (B,), divided
+        by the real tokens."""
+        each = -(targets.float() * (scores.float() / temperature).log_softmax(-1)).sum(2)
+        tokens = scores.size(0) * scores.size(1) if mask is None else mask.sum()
+        return (each.sum(1) * weight).sum() / tokens
+
     def decode(self, states: Tensor, mask: Tensor | None) -> Tensor:
         return self(states).argmax(dim=-1)  # (B, T); callers ignore padding positions
 

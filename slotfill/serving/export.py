@@ -46,6 +46,12 @@ def export_onnx(model_path: Path, output: Path, force: bool = False) -> list[Pat
     ckpt = load_checkpoint(model_path)
     configs = [c.model for c in ckpt.members or [ckpt.config]]
     for cfg in configs:
+        if cfg.transformer is not None:
+            raise SlotfillError("cannot export a model.transformer tagger to ONNX yet",
+                                "slotfill writes its ONNX graphs itself, layer by layer, and "
+                                "has no writer for a transformer's layers; use `slotfill "
+                                "predict` or `serve` for it, or distill it into a recurrent "
+                                "tagger (`slotfill distill`) and export that")
         if cfg.type not in EXPORTABLE:
             raise SlotfillError(f"cannot export {cfg.type} models to ONNX: exportable are "
                                 f"{', '.join(EXPORTABLE)}",

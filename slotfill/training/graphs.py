@@ -43,6 +43,10 @@ def unsupported(cfg: Config, device: torch.device, distributed: bool) -> str | N
         return "character features (their distinct spellings vary per batch)"
     if cfg.train.precision == "fp16":
         return "train.precision=fp16 (the loss scaler reads overflow flags on the host)"
+    if cfg.distill.teachers is not None:
+        return "distill.teachers (the soft targets are re-attached to each epoch's data)"
+    if cfg.model.transformer is not None:
+        return "model.transformer (sub-word lengths vary within a batch of equal word lengths)"
     if cfg.train.augment:
         return "train.augment (the training data is re-encoded every epoch)"
     return None

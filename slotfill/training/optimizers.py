@@ -34,23 +34,48 @@ def make_optimizer(cfg: Config, model: torch.nn.Module,
     kwargs = {"lr": learning_rate(tc.lr, device, capturable), "weight_decay": tc.weight_decay}
     if capturable and tc.optimizer != "sgd":  # SGD without momentum keeps no state
         kwargs["capturable"] = True
+    params = parameter_groups(model, tc.encoder_lr, device, capturable)
     try:
-        return kind(model.parameters(), fused=True, **kwargs)
+        return kind(params, fused=True, **kwargs)
     except (RuntimeError, TypeError, ValueError):  # older torch: no fused CPU kernels
-        return kind(model.parameters(), **kwargs)
+        return kind(params, **kwargs)
+
+
+def parameter_groups(model: torch.nn.Module, encoder_lr: float | None,
+                     device: torch.device, capturable: bool) -> list[dict]:
+    """One group at train.lr; with train.encoder_lr, the pretrained transformer's
+    parameters in a second group at that rate (the first group's rate is the one
+    history.csv shows)."""
+    named = list(model.named_parameters())
+    if encoder_lr is None:
+        return [{"params": [p for _, p in named]}]
+    pretrained = [p for n, p in named if n.startswith("embedder.transformer.")]
+    rest = [p for n, p in named if not n.startswith("embedder.transformer.")]
+    return [{"params": rest},
+            {"params": pretrained, "lr": learning_rate(encoder_lr, device, capturable)}]
 
 
 def learning_rate(lr: float, device: torch.device, capturable: bool) -> float | torch.Tensor:
     return torch.tensor(lr, device=device) if capturable else lr
 
 
-def make_scheduler(kind: str, optimizer: torch.optim.Optimizer, steps: int):
-    """linear/cosine: decay per batch to 0 at the last step; plateau: per epoch on dev F1."""
+def make_scheduler(kind: str, optimizer: torch.optim.Optimizer, steps: int,
+                   warmup: float = 0.0):
+    """linear/cosine: decay per batch to 0 at the last step; plateau: per epoch on dev F1.
+    `warmup`: the share of the steps over which the rate first rises from 0 (per batch);
+    the decay then runs over the steps after it."""
     # (steps is an estimate when train.augment varies the batches: hence the clamps)
-    factors = {"linear": lambda i: max(0.0, 1 - i / steps),
-               "cosine": lambda i: 0.5 * (1 + math.cos(math.pi * min(i / steps, 1.0)))}
-    if kind in factors:
-        scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, factors[kind])
+    rise = max(1, round(warmup * steps)) if warmup else 0
+    rest = max(1, steps - rise)
+    factors = {"constant": lambda i: 1.0,
+               "linear": lambda i: max(0.0, 1 - i / rest),
+               "cosine": lambda i: 0.5 * (1 + math.cos(math.pi * min(i / rest, 1.0)))}
+    if kind in factors and (kind != "constant" or rise):
+        decay = factors[kind]
+
+        def factor(i: int) -> float:
+            return (i + 1) / (rise + 1) if i < rise else decay(i - rise)
+        scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, factor)
         # plain numbers: a device-tensor base rate would make every step wait for the
         # device to read it back (the rate itself is then filled in place, no wait)
         scheduler.base_lrs = [float(lr) for lr in scheduler.base_lrs]

@@ -34,11 +34,17 @@ class Prepared:
     initial: Checkpoint | None = None  # train.init: the weights to start from
     added: dict[str, list[str]] = field(default_factory=dict)  # vocabulary beyond init's
     vectors: Pretrained | None = None  # model.embeddings
+    transformer: dict[str, Any] | None = None  # model.transformer's pretrained weights
+    distillation: Any = None  # distill.teachers: their targets (distill.SoftTargets)
+    distill_summary: dict[str, Any] | None = None
 
     def initialise(self, model) -> None:
-        """Start a freshly built model from train.init's weights or the vectors."""
+        """Start a freshly built model from train.init's weights, the vectors or the
+        pretrained transformer."""
         if self.initial is not None:
             transfer_weights(model, self.initial.model_state)
+        elif self.transformer is not None:
+            model.embedder.transformer.load_state_dict(self.transformer)
         if self.vectors is not None:
             ids = self.vectors.vectors | dict(self.vectors.extra)
             model.embedder.load_vectors({self.vocabs.words.index(w): v
@@ -55,6 +61,11 @@ class Prepared:
         if self.initial is not None:
             summary["init"] = {"from": str(self.initial.path),
                                "added": {k: len(v) for k, v in self.added.items()}}
+        if self.distill_summary is not None:
+            summary["distill"] = self.distill_summary
+        if self.vocabs.subwords is not None:
+            subwords = self.vocabs.subwords
+            summary["transformer"] = {"source": subwords.source, "sha256": subwords.digest}
         if self.vectors is not None:
             trained = len(self.vocabs.words) - self.vocabs.pretrained_words - 2  # - specials
             summary["embeddings"] = self.vectors.summary(trained)
@@ -74,8 +85,20 @@ def prepare(cfg: Config) -> Prepared:
                         "add intents (a `label` file per split, or `# intent:` lines), "
                         "or set model.intent=false")
     gazetteers = gather_gazetteers(cfg.data.gazetteers, corpus.gazetteers)
-    vocabs = Vocabs.build(corpus["train"], chars=cfg.model.char != "none",
-                          gazetteers=gazetteers)
+
+    def build_vocabs(examples) -> Vocabs:
+        return Vocabs.build(examples, chars=cfg.model.char != "none", gazetteers=gazetteers)
+    prepared = Prepared(corpus, build_vocabs(corpus["train"]))
+    if cfg.distill.teachers is not None:
+        if cfg.train.init is not None or cfg.model.transformer is not None:
+            raise ConfigError("distill.teachers: a student starts from its own random "
+                              "weights (or word vectors)", "remove train.init and "
+                              "model.transformer from the student's config")
+        from slotfill.training.distill import with_teachers
+
+        prepared.vocabs, prepared.distillation, prepared.distill_summary = with_teachers(
+            cfg, corpus, prepared.vocabs, build_vocabs)
+    vocabs = prepared.vocabs
     if cfg.train.augment:
         types = {slot_type(t[2:]) for t in vocabs.tags.itos if t != "O"}
         if not types & set(gazetteers.names):
@@ -84,19 +107,24 @@ def prepare(cfg: Config) -> Prepared:
                 f"nothing is substituted (slot types: {', '.join(sorted(types)[:12])} ...)")
     if cfg.model.embeddings is not None:
         m = cfg.model
-        vectors = read_vectors(m.embeddings, vocabs.words.itos[2:], m.embedding_dim,
-                               m.embeddings_max_words, cfg.data.tokenizer)
-        return Prepared(corpus, vocabs.with_pretrained([w for w, _ in vectors.extra]),
-                        vectors=vectors)
+        prepared.vectors = read_vectors(m.embeddings, vocabs.words.itos[2:], m.embedding_dim,
+                                        m.embeddings_max_words, cfg.data.tokenizer)
+        prepared.vocabs = vocabs.with_pretrained([w for w, _ in prepared.vectors.extra])
+        return prepared
+    if cfg.model.transformer is not None and cfg.train.init is None:
+        from slotfill.models.transformer import load_pretrained
+
+        vocabs.subwords, prepared.transformer = load_pretrained(cfg.model.transformer)
     if cfg.train.init is None:
-        return Prepared(corpus, vocabs)
+        return prepared
     initial = load_initial(cfg)
     if initial.vocabs.gazetteers != gazetteers:
         raise ConfigError(f"train.init: {initial.path} has other gazetteers",
                           "starting from its weights needs the same data.gazetteers "
                           "(the same lists: each gives the model features)")
-    merged, added = initial.vocabs.extend(vocabs)
-    return Prepared(corpus, merged, initial, added)
+    prepared.vocabs, prepared.added = initial.vocabs.extend(vocabs)
+    prepared.initial = initial
+    return prepared
 
 
 def load_initial(cfg: Config) -> Checkpoint:

@@ -15,7 +15,7 @@ from typing import Any
 import torch
 
 from slotfill.config import Config
-from slotfill.data.batching import Batch, batches_for, encode_split, make_batch
+from slotfill.data.batching import Batch, EncodedSplit, batches_for, encode_split, make_batch
 from slotfill.data.vocab import UNK, Vocabs
 from slotfill.errors import ConfigError, RunDirError
 from slotfill.models import build_model
@@ -54,7 +54,8 @@ class Trainer:
             should_stop, dist
         self.device = dist.device(resolve_device(tc.device))
         examples = prepared.corpus["train"]
-        self.data = encode_split(examples, self.vocabs, labels=True).to(self.device)
+        self.soft_targets = prepared.distillation  # distill.teachers' targets, or None
+        self.data = self._encode(examples)
         self.augment = (SlotSubstitution(examples, tc.augment, self.vocabs.tags,
                                          self.vocabs.gazetteers, tc.seed)
                         if tc.augment else None)
@@ -64,6 +65,14 @@ class Trainer:
         self.model.set_label_smoothing(tc.label_smoothing)
         self.average = WeightAverage(self.model, tc.ema) if tc.ema else None
         self.forward = self.model  # the module whose call computes the training loss
+        if self.soft_targets is not None:
+            if dist.enabled:
+                raise ConfigError("distill.teachers: distillation runs in one process",
+                                  "train the student without --nproc")
+            from slotfill.training.distill import DistillationLoss
+
+            self.forward = DistillationLoss(self.model, cfg.distill.temperature,
+                                            cfg.distill.alpha)
         if dist.enabled:
             from torch.nn.parallel import DistributedDataParallel
             self.forward = DistributedDataParallel(self.model)  # averages gradients
@@ -88,7 +97,7 @@ class Trainer:
         self.max_norm = tc.clip if tc.clip > 0 else math.inf
         self.batches_per_epoch = len(self._batches(None))
         self.scheduler = make_scheduler(tc.lr_schedule, self.optimizer,
-                                        tc.epochs * self.batches_per_epoch)
+                                        tc.epochs * self.batches_per_epoch, tc.warmup)
         self.graphs = (graphs.GraphedSteps(self.data, self._step, self.model, self.optimizer)
                        if self.graph_unsupported is None else None)
         # where the current pass stands, for an exact resume from the middle of it
@@ -110,8 +119,7 @@ class Trainer:
                     "loss_sum": 0.0, "norm_sum": 0.0,
                     "augment": self.augment.generator.get_state() if self.augment else None}
         if self.augment is not None:  # this epoch's rewritten utterances
-            self.data = encode_split(self.augment.draw(), self.vocabs,
-                                     labels=True).to(self.device)
+            self.data = self._encode(self.augment.draw())
         batches = self._batches(self.generator)
         if self.graphs is not None:  # the epoch's batch indices, moved in one copy
             on_device = torch.cat(batches).to(self.device).split([len(b) for b in batches])
@@ -148,6 +156,12 @@ class Trainer:
         return EpochStats(loss, float(norm_sum) / len(batches),
                           len(batches), int(self.data.lengths.sum()),
                           time.perf_counter() - started)
+
+    def _encode(self, examples) -> EncodedSplit:
+        """This epoch's training examples as tensors, with the teachers' targets."""
+        split = encode_split(examples, self.vocabs, labels=True).to(self.device)
+        return split if self.soft_targets is None else self.soft_targets.attach(split,
+                                                                                examples)
 
     def _step(self, batch: Batch) -> tuple[torch.Tensor, torch.Tensor]:
         """One optimisation step from zeroed gradients: (loss, gradient norm before
