@@ -8,8 +8,8 @@ torch (`slotfill --help` depends on it).
 
 Examples:
     >>> import slotfill
-    >>> result = slotfill.train("bilstm", output="runs/example", force=True, overrides={
-    ...     "train.epochs": 1, "model.hidden_size": 16, "train.report": False})
+    >>> result = slotfill.train("bilstm", output="runs/example", force=True, quiet=True,
+    ...     overrides={"train.epochs": 1, "model.hidden_size": 16, "train.report": False})
     >>> model = slotfill.load(result.run_dir)
     >>> model.predict(["arrive Taipei on Nov 2nd"])[0].tokens
     ['arrive', 'Taipei', 'on', 'Nov', '2nd']

@@ -226,22 +226,27 @@ def load(path: str | Path, device: str = "cpu") -> Tagger:
 
 def train(config: str | Path | Config | None = None,
           overrides: Mapping[str, Any] | Sequence[str] = (),
-          output: str | Path | None = None, *, force: bool = False,
+          output: str | Path | None = None, *, force: bool = False, quiet: bool = False,
           loggers: Sequence[Any] = ()) -> TrainResult:
     """Train a tagger into a new run directory and return its scores. `config` is a YAML
     file, the name of a bundled config (`bilstm`, `joint`, ...; None: `bilstm`) or a
     `Config`; `overrides` maps dotted keys to values (`{"train.epochs": 3}`) or is a list
     of `key=value` strings as on the command line. `output` is the run directory (None:
     `runs/<config>-<timestamp>/`; an existing non-empty one only with `force`, and only
-    if it is a run directory). Nothing is printed unless `loggers` (see
-    `slotfill.training.events.TrainingLogger`) print.
+    if it is a run directory). It prints what `slotfill train` prints (the corpus and
+    model, a progress bar on a terminal, one line per epoch, why it stopped early, the
+    final scores) unless `quiet`; `loggers` (see `slotfill.training.events.TrainingLogger`)
+    receive the run's progress too. The result's repr is one line of headline scores, and
+    `result.stopped_early` says why a run ended before `train.epochs` (None if it did not).
 
     Examples:
         >>> import slotfill
-        >>> result = slotfill.train("bilstm", output="runs/example", force=True, overrides={
-        ...     "train.epochs": 1, "model.hidden_size": 16, "train.report": False})
-        >>> result.run_dir.name, result.best_epoch
-        ('example', 1)
+        >>> result = slotfill.train("bilstm", output="runs/example", force=True, quiet=True,
+        ...     overrides={"train.epochs": 1, "model.hidden_size": 16, "train.report": False})
+        >>> result.run_dir.name, result.best_epoch, result.stopped_early
+        ('example', 1, None)
+        >>> result                                     # doctest: +ELLIPSIS
+        TrainResult(run_dir='runs/example', best_epoch=1 of 1 trained (train.epochs 1), ...)
         >>> 0 <= result.test["f1"] <= 1
         True
     """
@@ -260,6 +265,9 @@ def train(config: str | Path | Config | None = None,
         check_output(Path(output), force)
     prepared = training.prepare(cfg)  # corpus problems fail before a directory exists
     run_dir = RunDir.create(name, Path(output) if output is not None else None, force).path
+    if not quiet:  # the CLI's display, so that a script sees what `slotfill train` shows
+        from slotfill.training.console import TrainDisplay
+        loggers = [TrainDisplay(), *loggers]
     return training.train(cfg, run_dir, prepared, loggers=loggers)
 
 

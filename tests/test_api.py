@@ -11,6 +11,7 @@ from conftest import TINY, tiny_overrides
 from typer.testing import CliRunner
 
 import slotfill
+from slotfill.analysis import tables
 from slotfill.cli import app
 from slotfill.errors import ConfigError, RunDirError
 
@@ -62,7 +63,7 @@ def test_load_explains_a_wrong_path(tmp_path):
         slotfill.load(tmp_path)
 
 
-def test_train_returns_the_run_and_its_scores(tmp_path, monkeypatch):
+def test_train_returns_the_run_and_its_scores(tmp_path, monkeypatch, capsys):
     monkeypatch.chdir(tmp_path)
     overrides = {"data.path": TINY, "train.epochs": 2, "model.hidden_size": 16,
                  "model.embedding_dim": 16, "train.threads": 1, "train.device": "cpu",
@@ -70,6 +71,12 @@ def test_train_returns_the_run_and_its_scores(tmp_path, monkeypatch):
     result = slotfill.train("lstm", overrides=overrides, output="runs/mine")
     assert result.run_dir.resolve() == tmp_path / "runs" / "mine"
     assert len(result.history) == 2 and 1 <= result.best_epoch <= 2
+    # what `slotfill train` prints: the model, a line per epoch, the final scores
+    printed = capsys.readouterr().out
+    assert "parameters on cpu" in printed and tables.epoch_header() in printed
+    assert all(tables.epoch_row(record) in printed for record in result.history)
+    assert f"best.pt: epoch {result.best_epoch} of 2" in printed
+    assert result.stopped_early is None and "stopped" not in repr(result)
     metrics = json.loads((result.run_dir / "metrics.json").read_text())
     assert metrics["test"]["f1"] == result.test["f1"]
     with pytest.raises(RunDirError, match="exists and is not empty"):
@@ -80,6 +87,25 @@ def test_train_returns_the_run_and_its_scores(tmp_path, monkeypatch):
     assert json.loads(printed.stdout) == scores.to_dict()
     tagger = slotfill.load(result.run_dir)
     assert slotfill.evaluate(tagger, split="valid").f1 == result.dev["f1"]
+
+
+def test_a_quiet_run_prints_nothing_and_says_why_it_stopped_early(tmp_path, capsys):
+    overrides = [*tiny_overrides(epochs=6), "train.lr=0", "train.patience=2"]
+    result = slotfill.train("lstm", overrides=overrides, output=tmp_path / "run", quiet=True)
+    assert capsys.readouterr() == ("", "")
+    # no step changes the weights: epoch 1 stays the best, and two epochs later it stops
+    assert len(result.history) == 3 and result.best_epoch == 1
+    assert result.stopped_early == ("stopped early after epoch 3 of 6: no better dev F1 "
+                                    "in 2 epochs (train.patience=2)")
+    status = json.loads((result.run_dir / "status.json").read_text())
+    assert status == {**status, "state": "finished",
+                      "reason": f"{result.stopped_early}; best epoch 1"}
+    shown = repr(result)  # one line of headline scores, not the history's kilobytes
+    assert "\n" not in shown and len(shown) < 400, shown
+    assert shown.startswith(f"TrainResult(run_dir={str(result.run_dir)!r}, best_epoch=1 of 3 "
+                            "trained (train.epochs 6), dev: f1 ")
+    assert f"test: f1 {result.test['f1']:.4f}" in shown
+    assert shown.endswith(f"stopped_early={result.stopped_early!r})")
 
 
 def test_a_config_object_trains_and_bad_overrides_fail_before_any_work(tmp_path,

@@ -94,6 +94,12 @@ def test_predict_table_stdin_and_file(trained_run, tmp_path):
     result = invoke("predict", "--model", trained_run, "Leave Boston on Nov 2nd")
     assert result.exit_code == 0, result.output
     assert "Leave Boston on Nov 2nd" in result.stdout and "Boston" in result.stdout
+    # a line per word: the words in one column, the tags after them, no trailing spaces
+    lines = result.stdout.splitlines()
+    assert [line for line in lines if line != line.rstrip()] == []
+    rows = [line.split() for line in lines[1:6]]
+    assert [row[0] for row in rows] == ["Leave", "Boston", "on", "Nov", "2nd"]
+    assert len({line.index(row[1], len("  Boston")) for line, row in zip(lines[1:6], rows)}) == 1
     result = invoke("predict", "--model", trained_run, "--json", "-",
                     input="fly to boston\n\nleave denver\r\n")
     assert [json.loads(x)["text"] for x in result.stdout.splitlines()] == [

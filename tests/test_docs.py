@@ -18,6 +18,7 @@ import shlex
 import shutil
 import subprocess
 import sys
+import unicodedata
 from pathlib import Path
 
 import pytest
@@ -181,6 +182,25 @@ def _extras_exist(args: list[str]) -> None:
     for arg in args:
         for group in re.findall(r"\[([\w,]+)\]", arg):
             assert set(group.split(",")) <= set(extras), arg
+
+
+def _columns(line: str) -> int:
+    """Columns a line takes in a monospaced font: a wide character (Chinese) takes two."""
+    return sum(2 if unicodedata.east_asian_width(c) in "WF" else 1 for c in line)
+
+
+def test_no_comment_runs_under_the_copy_button():
+    """A code line with a comment fits in 72 columns, so that the comment shows whole:
+    with both of the site's sidebars open, a code block shows about 76 columns before its
+    copy button. A long trailing comment goes on its own line above the code."""
+    long = []
+    for page in [ROOT / "README.md", *sorted(DOCS.rglob("*.md"))]:
+        for lang, _, body in _blocks(page):
+            if lang not in ("", "bash", "console", "python", "yaml"):
+                continue  # json and text: data and output, not commented code
+            long += [f"{page.relative_to(ROOT)}: {line}" for line in body.splitlines()
+                     if re.search(r"(^|\s)# ", line) and _columns(line) > 72]
+    assert long == []
 
 
 def test_readme_is_short_and_its_results_are_the_benchmarks():

@@ -8,6 +8,7 @@ import re
 import shutil
 import subprocess
 import sys
+from html import unescape
 from html.parser import HTMLParser
 from pathlib import Path
 
@@ -68,6 +69,22 @@ def tables_of(html: str) -> dict[str, list[list[str]]]:
     return parser.tables
 
 
+def run_facts(html: str) -> dict[str, str]:
+    """The "The run" panel's facts (its <dl>), by name."""
+    panel = re.search(r'<dl class="facts">(.*?)</dl>', html, re.S).group(1)
+    return {unescape(k): unescape(v)
+            for k, v in re.findall(r"<dt>(.*?)</dt><dd>(.*?)</dd>", panel, re.S)}
+
+
+def assert_report_shows_final_state(run: Path) -> None:
+    """The report written at the end of training shows the state the run ended in, as
+    status.json has it once training has returned (not `running`)."""
+    status = json.loads((run / "status.json").read_text())
+    assert status["state"] == "finished", status
+    shown = run_facts((run / "report.html").read_text())["state"]
+    assert shown == f"finished ({status['reason']})", shown
+
+
 @pytest.mark.parametrize("split", ["test", "valid"])
 def test_every_number_equals_eval_json(trained_intent_run, tmp_path, split):
     output = tmp_path / "report.html"
@@ -115,6 +132,10 @@ def test_the_page_needs_nothing_from_the_network(trained_intent_run):
     assert "<style>" in html and "<script>" in html
 
 
+def test_the_report_written_by_training_shows_the_final_state(trained_intent_run):
+    assert_report_shows_final_state(trained_intent_run)  # joint, through training.run
+
+
 def test_train_writes_the_report_and_curves_unless_switched_off(tmp_path):
     import xml.etree.ElementTree as ET
 
@@ -129,6 +150,7 @@ def test_train_writes_the_report_and_curves_unless_switched_off(tmp_path):
     data = report_data((run / "report.html").read_text())
     metrics = json.loads((run / "metrics.json").read_text())
     assert data["scores"] == metrics["test"]
+    assert_report_shows_final_state(run)  # through `slotfill train`
     off = tmp_path / "off"
     assert invoke("train", "lstm", *tiny_overrides(), "--output", off).exit_code == 0
     assert not (off / "report.html").exists() and not (off / "curves.svg").exists()

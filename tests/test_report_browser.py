@@ -137,3 +137,22 @@ def test_the_page_fits_the_screen(browser, trained_intent_run, tmp_path, width, 
     assert not overflow
     shot = Path(tmp_path / f"report-{width}.png")
     assert browser.save_screenshot(str(shot)) and shot.stat().st_size > 10_000
+
+
+def test_on_a_phone_the_title_breaks_only_after_a_hyphen(page):
+    """A run's name, wider than a 420 px screen, wraps at one of its hyphens, never inside
+    a word (runs/<config>-<timestamp>/ names are one long word to a browser)."""
+    name = "bilstm-crf-20261207-091500"
+    page.set_window_size(420, 900)
+    breaks = js(page, """const h1 = document.querySelector('header.top h1');
+        h1.textContent = arguments[0];
+        const text = h1.firstChild, range = document.createRange(), found = [];
+        let top = null;
+        for (let i = 0; i < text.length; i++) {  // where a character starts a new line
+            range.setStart(text, i); range.setEnd(text, i + 1);
+            const y = range.getBoundingClientRect().top;
+            if (top !== null && y > top + 2) found.push(i);
+            top = y;
+        }
+        return found;""", name)
+    assert breaks and all(name[i - 1] == "-" for i in breaks), [name[:i] for i in breaks]

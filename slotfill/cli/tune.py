@@ -12,7 +12,8 @@ from typing import Annotated, Optional
 import typer
 
 from slotfill.cli.common import app, err, friendly, out, print_table, require_extra
-from slotfill.cli.train import TrainDisplay, split_train_args
+from slotfill.cli.train import split_train_args
+from slotfill.training.console import TrainDisplay
 
 DEFAULT_SPACE = (
     "without it, the default space of the config's tagger: train.lr 3e-4..3e-3 (log), "
@@ -112,7 +113,7 @@ def _trial_loggers(start) -> list:
     out.print()
     out.print(f"[bold]trial {start.number}[/]: {values}"
               + (f" ({'; '.join(notes)})" if notes else ""), highlight=False)
-    return [TrialDisplay()]
+    return [TrialDisplay(out, err)]
 
 
 class TrialDisplay(TrainDisplay):
@@ -120,7 +121,7 @@ class TrialDisplay(TrainDisplay):
 
     def start(self, run, header: bool = True) -> None:
         from slotfill.analysis import tables
-        out.print(tables.epoch_header(), markup=False)
+        self.out.print(tables.epoch_header(), markup=False)
 
     def end(self, result) -> None:
         self.close()

@@ -74,7 +74,7 @@ def _read_utterances(texts: list[str], file: Path | None) -> list[str]:
 
 def _show_prediction(result) -> None:
     """One api.Result for people: tokens and tags, then the slots."""
-    from rich.table import Table
+    from rich.cells import cell_len
 
     out.print(f"[bold]{escape_markup(result.text)}[/]")
     if not result.tokens:
@@ -83,10 +83,13 @@ def _show_prediction(result) -> None:
     if result.intent is not None:
         out.print(f"  intent: [magenta]{escape_markup(result.intent)}[/] "
                   f"[dim](confidence {result.intent_confidence:.2f})[/]")
-    table = Table(show_header=False, box=None, padding=(0, 2))
+    # padded by hand, not a rich Table, which pads the last column with trailing spaces;
+    # cell_len counts a wide character (Chinese) as the two columns it takes
+    width = max(cell_len(token) for token in result.tokens)
     for token, tag in zip(result.tokens, result.tags):
-        table.add_row(escape_markup(token), f"[dim]{tag}[/]" if tag == "O" else f"[cyan]{tag}[/]")
-    out.print(table)
+        pad = " " * (width - cell_len(token))
+        style = "dim" if tag == "O" else "cyan"
+        out.print(f"  {escape_markup(token)}{pad}    [{style}]{escape_markup(tag)}[/]")
     for slot in result.slots:
         out.print(f"  {slot.slot} = [green]{escape_markup(slot.value)}[/] "
                   f"[dim]({slot.start}-{slot.end}, confidence {slot.confidence:.2f})[/]")

@@ -51,17 +51,41 @@ class EpochRecord:
     best: bool
 
 
-@dataclass
+@dataclass(repr=False)
 class TrainResult:
     """What `slotfill.train` returns: the run directory (load it with `slotfill.load`),
-    the epoch of `best.pt`, one record per epoch (as in `history.csv`), and the dev and
-    test scores of `best.pt` (the keys of `slotfill eval --json`; fractions in [0, 1])."""
+    the epoch of `best.pt`, one record per epoch (as in `history.csv`), the dev and test
+    scores of `best.pt` (the keys of `slotfill eval --json`; fractions in [0, 1]), the
+    most epochs the run could train (`train.epochs`), the state it ended in (as
+    `status.json` says it: `finished`, or `pruned` for a trial of `slotfill tune`) and, when
+    it trained fewer epochs than that, why (`stopped_early`: early stopping after
+    `train.patience` epochs without a better dev score, or a logger's StopRun); None when
+    it trained them all. Its repr is one line of headline scores."""
 
     run_dir: Path
     best_epoch: int
     history: list[EpochRecord]
     dev: dict  # scores of best.pt on dev
     test: dict | None  # scores of best.pt on test, when the corpus has a test split
+    epochs: int = 0  # train.epochs
+    state: str = "finished"
+    stopped_early: str | None = None
+
+    def __repr__(self) -> str:
+        # the full history and per-slot rows run to kilobytes; these are what one looks for
+        parts = [f"run_dir={str(self.run_dir)!r}",
+                 f"best_epoch={self.best_epoch} of {len(self.history)} trained"
+                 + (f" (train.epochs {self.epochs})" if self.epochs else "")]
+        for split, scores in (("dev", self.dev), ("test", self.test)):
+            if scores:
+                parts.append(f"{split}: " + ", ".join(
+                    f"{key} {scores[key]:.4f}" for key in
+                    ("f1", "intent_accuracy", "overall_accuracy") if key in scores))
+        if self.state != "finished":
+            parts.append(f"state={self.state!r}")
+        if self.stopped_early:
+            parts.append(f"stopped_early={self.stopped_early!r}")
+        return f"TrainResult({', '.join(parts)})"
 
 
 class StopRun(Exception):

@@ -1,4 +1,4 @@
-"""Loggers that keep a run's record on disk (the console display lives in the CLI):
+"""Loggers that keep a run's record on disk (the console display is console.py's):
 history.csv after every epoch; at the end, report.html and curves.svg (train.report);
 TensorBoard event files throughout (train.tensorboard)."""
 

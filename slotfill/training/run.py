@@ -121,19 +121,21 @@ class _Run:
 
     def execute(self, last: Checkpoint | None = None) -> TrainResult:
         self._status("running")
-        stop = None  # a logger's StopRun
+        stop = None  # why the run ends before train.epochs: early stopping, a logger's StopRun
         try:
             with self._signals():
                 self._setup(last)
                 for epoch in range(len(self.history) + 1, self.cfg.train.epochs + 1):
                     if self.selection.exhausted(self.cfg.train.patience):
-                        break  # early stopping, checked here so that a resumed run agrees
+                        # checked here, before the next epoch, so that a resumed run agrees
+                        stop = StopRun("finished", self._early_stop_reason())
+                        break
                     try:
                         self._epoch(epoch)
                     except StopRun as exc:
                         stop = exc
                         break
-                result = self._finish()
+                result = self._finish(stop)
         except TrainingInterrupted as exc:
             self._status("interrupted", f"signal {exc.signum} {exc.where}")
             raise
@@ -149,11 +151,14 @@ class _Run:
             # under active waiting, the pool's threads would spin on in a process that goes
             # on after training (the Python API, tune's next trial, a benchmark)
             release_idle_threads()
-        if stop is not None:
-            self._status(stop.state, f"{stop.reason}; best epoch {result.best_epoch}")
-        else:
-            self._status("finished", f"best epoch {result.best_epoch}")
         return result
+
+    def _early_stop_reason(self) -> str:
+        patience, epochs = self.cfg.train.patience, self.cfg.train.epochs
+        score = "dev F1" if self.cfg.train.select == "f1" else \
+            "dev (F1 + intent accuracy) / 2"
+        return (f"stopped early after epoch {len(self.history)} of {epochs}: no better "
+                f"{score} in {patience} epochs (train.patience={patience})")
 
     # ------------------------------------------------------------ phases
 
@@ -226,9 +231,10 @@ class _Run:
             raise TrainingInterrupted(self.run.path, self.signal or signal.SIGTERM,
                                       f"after epoch {epoch}")
 
-    def _finish(self) -> TrainResult:
+    def _finish(self, stop: StopRun | None) -> TrainResult:
         """Scores of best.pt reloaded from disk (what users will get), on rank 0; the
-        other ranks wait for it."""
+        other ranks wait for it. The final status is written before the loggers hear of
+        the end, so that what they write (the report) shows the state the run ends in."""
         corpus, vocabs, tc = self.prepared.corpus, self.prepared.vocabs, self.cfg.train
         dev = test = None
         if self.dist.is_main:
@@ -240,8 +246,12 @@ class _Run:
                                    tc.eval_batch_size).score(best)
             self.run.write_metrics(self.selection.best_epoch, len(self.history), dev, test)
         self.dist.barrier()
-        result = TrainResult(self.run.path, self.selection.best_epoch, self.history, dev, test)
-        self.loggers.end(result)
+        result = TrainResult(self.run.path, self.selection.best_epoch, self.history, dev, test,
+                             epochs=tc.epochs, state=stop.state if stop else "finished",
+                             stopped_early=stop.reason if stop else None)
+        best = f"best epoch {result.best_epoch}"
+        self._status(result.state, f"{stop.reason}; {best}" if stop else best)
+        self.loggers.end(result)  # a failure here still marks the run failed (execute)
         return result
 
     # ------------------------------------------------------------ bookkeeping
