@@ -143,14 +143,56 @@ def serve(
                           "the model and its share of the cores (Linux): more requests/s "
                           "from many clients", min=1)] = 1,
     device: DeviceOption = Device.cpu,
+    label_studio: Annotated[bool, typer.Option(
+        "--label-studio", help="also be a Label Studio ML backend at /label-studio: "
+                               "pre-annotations, and retraining on its annotations "
+                               "(docs/tutorials/label-studio.md)")] = False,
+    label_studio_url: Annotated[Optional[str], typer.Option(
+        "--label-studio-url", envvar="LABEL_STUDIO_URL", metavar="URL",
+        help="with --label-studio: the Label Studio to fetch annotations from")] = None,
+    label_studio_api_key: Annotated[Optional[str], typer.Option(
+        "--label-studio-api-key", envvar="LABEL_STUDIO_API_KEY", metavar="KEY",
+        help="with --label-studio: its API key (a legacy token)", show_default=False)]
+        = None,
+    retrain_dir: Annotated[Path, typer.Option(
+        "--retrain-dir", help="with --label-studio: where retraining rounds go")]
+        = Path("runs/label-studio"),
+    retrain_epochs: Annotated[int, typer.Option(
+        "--retrain-epochs", min=1, help="with --label-studio: epochs of each fine-tuning")]
+        = 10,
+    min_annotations: Annotated[int, typer.Option(
+        "--min-annotations", min=3, help="with --label-studio: annotated tasks a round "
+                                         "needs (15% are held out to judge it)")] = 10,
 ) -> None:
     """Serve a trained tagger over HTTP: a demo page at /, POST /predict, GET /health,
-    API docs at /docs."""
+    API docs at /docs; with --label-studio, a Label Studio ML backend as well."""
     require_extra("serve", "fastapi", "uvicorn")
     from slotfill.runtime import resolve_device
     from slotfill.serving.serve import Batching, Limits, run_server
 
+    backend = None
+    if label_studio:
+        from slotfill.loop.retrain import LabelStudioSettings
+
+        if workers > 1:
+            raise UsageError("--label-studio serves from one process",
+                             "its retraining swaps the model of the process that trained; "
+                             "drop --workers")
+        backend = LabelStudioSettings(label_studio_url, label_studio_api_key, retrain_dir,
+                                      basic_auth_from_env(), min_annotations, retrain_epochs)
     run_server(pick_model(model), host, port,
                Limits(max_utterances, max_tokens, max_body_bytes),
                device=str(resolve_device(device.value)),
-               batching=Batching(max_batch, max_wait_ms), workers=workers)
+               batching=Batching(max_batch, max_wait_ms), workers=workers,
+               label_studio=backend)
+
+
+def basic_auth_from_env() -> tuple[str, str] | None:
+    """Label Studio's convention for ML backends: BASIC_AUTH_USER and BASIC_AUTH_PASS."""
+    import os
+
+    user, password = os.environ.get("BASIC_AUTH_USER"), os.environ.get("BASIC_AUTH_PASS")
+    if bool(user) != bool(password):
+        raise UsageError("Basic auth needs both BASIC_AUTH_USER and BASIC_AUTH_PASS",
+                         "set both, or neither")
+    return (user, password) if user else None

@@ -197,16 +197,7 @@ class CRFHead(nn.Module):
     def sequence_score(self, scores: Tensor, tags: Tensor, mask: Tensor | None,
                        trans: Tensor, start: Tensor) -> Tensor:
         """Score of the given tag sequences, (B,)."""
-        B, T, _ = scores.shape
-        emitted = scores.gather(2, tags.unsqueeze(2)).squeeze(2)  # (B, T)
-        moved = trans[tags[:, :-1], tags[:, 1:]]  # (B, T-1)
-        if mask is not None:
-            emitted = emitted * mask
-            moved = moved * mask[:, 1:]
-            last = tags.gather(1, (mask.sum(1, keepdim=True) - 1)).squeeze(1)  # (B,)
-        else:
-            last = tags[:, -1]
-        return start[tags[:, 0]] + emitted.sum(1) + moved.sum(1) + self._end()[last]
+        return sequence_score(scores, tags, mask, trans, start, self._end())
 
     def log_partition(self, scores: Tensor, mask: Tensor | None, trans: Tensor,
                       start: Tensor) -> Tensor:
@@ -297,6 +288,21 @@ class CRFHead(nn.Module):
             betas.append(beta)
         log_z = torch.logsumexp(alphas[-1] + end, dim=1)
         return torch.stack(alphas, 1), torch.stack(betas[::-1], 1), log_z
+
+
+def sequence_score(scores: Tensor, tags: Tensor, mask: Tensor | None, trans: Tensor,
+                   start: Tensor, end: Tensor) -> Tensor:
+    """The score of tag sequences (B, T) under emissions (B, T, K) and transition
+    [from, to], start and end scores, (B,)."""
+    emitted = scores.gather(2, tags.unsqueeze(2)).squeeze(2)  # (B, T)
+    moved = trans[tags[:, :-1], tags[:, 1:]]  # (B, T-1)
+    if mask is not None:
+        emitted = emitted * mask
+        moved = moved * mask[:, 1:]
+        last = tags.gather(1, (mask.sum(1, keepdim=True) - 1)).squeeze(1)  # (B,)
+    else:
+        last = tags[:, -1]
+    return start[tags[:, 0]] + emitted.sum(1) + moved.sum(1) + end[last]
 
 
 @torch.no_grad()

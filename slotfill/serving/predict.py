@@ -29,6 +29,7 @@ class Predictor:
     def __init__(self, checkpoint: str | Path, device: str = "cpu",
                  batch_size: int = 256) -> None:
         ckpt = load_checkpoint(checkpoint)
+        self.path = ckpt.path
         self.device = torch.device(device)
         self.model = ckpt.build_model(self.device)
         self.vocabs = ckpt.vocabs

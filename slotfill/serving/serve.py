@@ -19,6 +19,7 @@ import json
 import os
 import socket
 import sys
+import threading
 import traceback
 from collections.abc import Awaitable, Callable
 from dataclasses import asdict, dataclass
@@ -31,6 +32,8 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from slotfill.data.bio import slot_types
 from slotfill.data.tokenize import Token
+from slotfill.loop.retrain import LabelStudioSettings
+from slotfill.loop.tasks import model_version
 from slotfill.serving.batcher import Batcher
 from slotfill.serving.predict import Predictor
 from slotfill.serving.workers import listening_sockets, run_workers
@@ -66,6 +69,41 @@ class Batching:
             raise ValueError(f"Batching.max_batch must be at least 1, not {self.max_batch}")
         if not 0 <= self.max_wait_ms <= 1000:
             raise ValueError(f"Batching.max_wait_ms must be 0-1000, not {self.max_wait_ms}")
+
+
+class Served:
+    """The model a server answers with. `slotfill serve --label-studio`'s retraining
+    swaps it (loop/retrain.py): every request reads the current one."""
+
+    def __init__(self, predictor: Predictor) -> None:
+        self.lock = threading.Lock()
+        self.predictor, self.version_of = predictor, {}
+
+    def current(self) -> tuple[Predictor, str]:
+        with self.lock:
+            return self.predictor, self.version
+
+    @property
+    def checkpoint(self) -> Path:
+        return self.predictor.path
+
+    @property
+    def version(self) -> str:
+        """Label Studio's model version of the current model (loop/tasks.py)."""
+        path = self.predictor.path
+        if path not in self.version_of:
+            self.version_of[path] = model_version(path)
+        return self.version_of[path]
+
+    def labels(self) -> dict:
+        return labels(self.predictor)
+
+    def swap(self, checkpoint: Path) -> None:
+        """Load `checkpoint` (outside the lock) and answer with it from now on."""
+        fresh = Predictor(checkpoint, device=str(self.predictor.device))
+        version = model_version(fresh.path)
+        with self.lock:
+            self.predictor, self.version_of[fresh.path] = fresh, version
 
 
 class ApiError(Exception):
@@ -219,20 +257,23 @@ async def respond(send: Send, status: int, body: bytes, headers: tuple = ()) -> 
 
 
 def create_app(predictor: Predictor, limits: Limits, model_name: str | None = None,
-               batching: Batching = Batching()) -> FastAPI:
+               batching: Batching = Batching(),
+               label_studio: LabelStudioSettings | None = None) -> FastAPI:
     """The API over one loaded `predictor`; `model_name` (e.g. the checkpoint path) is
-    what /health reports as "model"."""
+    what /health reports as "model". `label_studio`: also a Label Studio ML backend under
+    /label-studio/ (loop/backend.py), whose retraining may swap the model."""
     app = PredictFirst(title="slotfill", summary="Slot filling: tag the words of an utterance",
                        redoc_url=None)
+    served = Served(predictor)
     health = {"status": "ok", "model": model_name or f"{predictor.config.model.type} tagger",
-              "labels": labels(predictor), "limits": asdict(limits)}
+              "limits": asdict(limits)}
     page = files("slotfill.serving").joinpath("demo.html").read_text(encoding="utf-8")
 
     def tag(items: list[tuple[str, list[Token]]]) -> list[dict]:
         """One forward pass over the utterances of several requests (a worker thread)."""
         try:
-            return predictor.predict([text for text, _ in items],
-                                     [tokens for _, tokens in items])
+            return served.predictor.predict([text for text, _ in items],
+                                            [tokens for _, tokens in items])
         except Exception:  # a bug, not the client's fault: log it here once, never send it
             traceback.print_exc(file=sys.stderr)
             raise
@@ -245,7 +286,7 @@ def create_app(predictor: Predictor, limits: Limits, model_name: str | None = No
         with batcher.receiving():
             texts, single = parse_texts(await read_body(scope, receive,
                                                         limits.max_body_bytes))
-            tokenized = check_limits(texts, single, predictor, limits)
+            tokenized = check_limits(texts, single, served.predictor, limits)
         try:
             results = await batcher.submit(list(zip(texts, tokenized)))
         except Exception:  # logged by tag()
@@ -289,14 +330,17 @@ def create_app(predictor: Predictor, limits: Limits, model_name: str | None = No
 
     @app.get("/health", summary="The model, its labels and the request limits")
     async def get_health() -> JSONResponse:
-        return JSONResponse(health)
+        return JSONResponse({**health, "labels": served.labels()})
 
+    if label_studio is not None:
+        from slotfill.loop.backend import router
+        app.include_router(router(served, label_studio))
     return app
 
 
 def run_server(model_path: Path, host: str, port: int, limits: Limits,
                device: str = "cpu", batching: Batching = Batching(),
-               workers: int = 1) -> None:
+               workers: int = 1, label_studio: LabelStudioSettings | None = None) -> None:
     """Load the model and serve it until interrupted (Ctrl-C / SIGTERM): in this
     process, or in `workers` processes, each with its own copy of the model."""
     # bound before loading: a busy port fails fast, with a clear error
@@ -304,11 +348,13 @@ def run_server(model_path: Path, host: str, port: int, limits: Limits,
     host, port = sockets[0].getsockname()[:2]  # the real port when --port 0 let the OS choose
     shown = f"[{host}]" if ":" in host else host  # an IPv6 address in a URL
     processes = f" with {workers} worker processes" if workers > 1 else ""
+    backend = (f"; Label Studio ML backend at http://{shown}:{port}/label-studio"
+               if label_studio is not None else "")
     banner = (f"serving {model_path} on http://{shown}:{port}{processes} (demo page at /, "
-              f"POST /predict, GET /health, docs at /docs; Ctrl-C stops)")
+              f"POST /predict, GET /health, docs at /docs{backend}; Ctrl-C stops)")
     # each process gets its share of the cores, and one of them stays with its event loop
     threads = max(1, usable_cores() // workers - 1)
-    settings = (model_path, limits, device, batching, threads)
+    settings = (model_path, limits, device, batching, threads, label_studio)
     if workers == 1:
         serve_socket(sockets[0], *settings, ready=lambda: print(banner, file=sys.stderr,
                                                                 flush=True))
@@ -318,7 +364,8 @@ def run_server(model_path: Path, host: str, port: int, limits: Limits,
 
 
 def serve_socket(sock: socket.socket, model_path: Path, limits: Limits, device: str,
-                 batching: Batching, threads: int, ready: Callable[[], None]) -> None:
+                 batching: Batching, threads: int,
+                 label_studio: LabelStudioSettings | None, ready: Callable[[], None]) -> None:
     """Load the model and serve the API on `sock` until a signal stops uvicorn, calling
     `ready()` once it accepts connections; torch gets `threads` intra-op threads unless
     OMP_NUM_THREADS says."""
@@ -334,7 +381,7 @@ def serve_socket(sock: socket.socket, model_path: Path, limits: Limits, device: 
     if not os.environ.get("OMP_NUM_THREADS"):
         torch.set_num_threads(threads)
     app = create_app(Predictor(model_path, device=device), limits, model_name=str(model_path),
-                     batching=batching)
+                     batching=batching, label_studio=label_studio)
     # uvicorn.run() without its exit code 3 on start-up failure: serves on our socket.
     # No proxy-headers middleware: nothing here reads the client's address.
     Server(uvicorn.Config(app, log_level="warning", proxy_headers=False)).run(sockets=[sock])

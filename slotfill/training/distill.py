@@ -33,8 +33,7 @@ from slotfill.data.tokenize import tokenize
 from slotfill.data.vocab import Vocabs
 from slotfill.errors import ConfigError, DataError
 from slotfill.models.checkpoint import Checkpoint, load_checkpoint
-from slotfill.models.crf import CRFHead
-from slotfill.models.ensemble import Ensemble
+from slotfill.models.posteriors import distributions
 
 
 @dataclass
@@ -142,26 +141,6 @@ def teach(found: Sequence[Teacher], examples: Sequence[Example], vocabs: Vocabs,
 def _atoms(vocabs: Vocabs) -> list[str]:
     from slotfill.models.intent_sets import IntentSets
     return list(IntentSets(vocabs.intents.itos).atoms)
-
-
-def distributions(model: nn.Module, batch: Batch, temperature: float
-                  ) -> tuple[Tensor, Tensor | None]:
-    """A model's per-word tag distributions (B, T, K) and intent distribution (B, I) or
-    None, at `temperature`; an ensemble's are its members' means."""
-    members = model.members if isinstance(model, Ensemble) else [model]
-    tags, intents = [], []
-    for member in members:
-        states, intent = member.read(batch)
-        scores = member.head(states, batch.mask)  # (B, T, K)
-        if isinstance(member.head, CRFHead):
-            tags.append(member.head.marginals(scores, batch.mask, temperature))
-        else:
-            tags.append((scores.float() / temperature).softmax(-1))
-        if intent is not None:
-            intents.append(member.intent_head.probabilities(intent, batch.mask,
-                                                            temperature).float())
-    return (torch.stack(tags).mean(0),
-            torch.stack(intents).mean(0) if intents else None)
 
 
 def pseudo_labels(examples: Sequence[Example], targets: Targets, vocabs: Vocabs,

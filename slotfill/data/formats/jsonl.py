@@ -1,5 +1,6 @@
 """JSON Lines with character-offset spans, one utterance per line: slotfill's own form
-and the doccano export form (`label`, or `entities` with `start_offset`/`end_offset`).
+and the doccano export form (`label`, or `entities` with `start_offset`/`end_offset`; the
+intent in `cats` for doccano's intent detection and slot filling projects).
 
     {"text": "arrive in Taipei", "spans": [{"start": 10, "end": 16,
      "label": "toloc.city_name"}], "intent": "atis_flight"}
@@ -52,6 +53,9 @@ def read(path: Path, options: ReadOptions, issues: Issues, splits: tuple[str, ..
 def read_file(path: Path, options: ReadOptions, issues: Issues) -> list[Example] | None:
     def make(obj: dict, where: str) -> Example | None:
         text, intent = obj.get("text"), obj.get("intent")
+        cats = obj.get("cats")  # doccano's intent detection and slot filling projects
+        if intent is None and isinstance(cats, list) and cats:
+            intent = "#".join(str(c) for c in cats)
         if not isinstance(text, str):
             hint = (" (a list of tokens is the tokens format: data.format=tokens)"
                     if isinstance(text, list) else "")
