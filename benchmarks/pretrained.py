@@ -70,6 +70,9 @@ ROWS = [
         "ensemble", teachers=("joint*",)),
     Row("bilstm-crf-glove", 7, "bilstm-crf.yaml", "BiLSTM-CRF with GloVe 6B 50d",
         overrides=GLOVE),
+    Row("student-all", 8, "joint.yaml", "joint student distilled from the 3 MiniLM and 3 "
+        "joint seeds at temperature 2", overrides=("distill.temperature=2",),
+        teachers=("minilm*", "joint*")),
 ]
 TARGETS = {"student-minilm": (96.0, 97.8, 88.0)}  # slot F1, intent, overall (3-seed mean)
 BASELINES = {  # rows of benchmarks/results/accuracy.md (3 seeds) that rows here compare to
