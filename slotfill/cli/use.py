@@ -63,6 +63,13 @@ def serve(
         "--max-wait-ms", help="longest a pass waits for more requests when more are due "
                               "(some still arriving, or fewer than the last pass took)",
         min=0, max=1000)] = 2.0,
+    max_queue: Annotated[int, typer.Option(
+        "--max-queue", help="most requests pending (being received, queued or being "
+                            "tagged) in each server process; beyond, POST /predict "
+                            "answers 503 with Retry-After at once and GET /ready 503, so "
+                            "that latency stays bounded (default: two full passes "
+                            "queued, about 150 ms of waiting at 850 requests/s)",
+        min=1)] = 128,
     workers: Annotated[int, typer.Option(
         "--workers", help="server processes sharing the port, each with its own copy of "
                           "the model and its share of the cores (Linux): more requests/s "
@@ -70,7 +77,8 @@ def serve(
     device: DeviceOption = Device.cpu,
 ) -> None:
     """Serve a trained tagger over HTTP: a demo page at /, POST /predict, GET /health,
-    API docs at /docs."""
+    GET /ready, API docs at /docs. SIGTERM (or Ctrl-C) answers the requests already
+    accepted, then exits."""
     require_extra("serve", "fastapi", "uvicorn")
     from slotfill.runtime import resolve_device
     from slotfill.serving.serve import Batching, Limits, run_server
@@ -78,4 +86,4 @@ def serve(
     run_server(pick_model(model), host, port,
                Limits(max_utterances, max_tokens, max_body_bytes),
                device=str(resolve_device(device.value)),
-               batching=Batching(max_batch, max_wait_ms), workers=workers)
+               batching=Batching(max_batch, max_wait_ms, max_queue), workers=workers)
