@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import errno
+from pathlib import Path
 
 
 class SlotfillError(Exception):
@@ -56,8 +57,6 @@ class WriteError(SlotfillError):
 
     def advice(self) -> str:
         """What to do about it, by its cause."""
-        from pathlib import Path
-
         folder = Path(self.path).parent
         if self.full:
             fix = f"free some space on the disk that holds {folder}, or write elsewhere"

@@ -79,17 +79,17 @@ def predict(
 
     tagger = load(pick_model(model), device=device.value)
     reader = LineReader(paths) if paths is not None else None
-    typing = reader is not None and "-" in paths and sys.stdin.isatty()
+    interactive = reader is not None and "-" in paths and sys.stdin.isatty()
     if reader is None:
         results = tagger.predict(texts, min_confidence, workers=workers)
-    elif typing:  # someone at the keyboard: answer each line at once, not 256 at a time
+    elif interactive:  # someone at the keyboard: answer each line at once, not 256 at a time
         results = (r for line in reader for r in tagger.predict([line], min_confidence))
     else:
         results = tagger.predict(iter(reader), min_confidence, workers=workers)
     # on stderr, unless the records go to the same terminal
     show_progress = reader is not None and err.is_terminal and (
         output is not None or not out.is_terminal)
-    flush_every = 1 if typing else BATCH
+    flush_every = 1 if interactive else BATCH
     try:
         with ExitStack() as stack:
             sink = _open_sink(stack, output, fmt)

@@ -11,12 +11,12 @@
 Every error of the API is a 4xx (or 500) response `{"error": "<one line>"}`, never a
 traceback. The model is loaded once; requests that arrive together are tagged in one
 forward pass in a worker thread (batcher.py). Load is shed, not queued without bound:
-while `max_queue` requests are pending, POST /predict answers 503 with Retry-After at once,
-and /ready says so, for a load balancer to send elsewhere. A request once accepted is
-always answered; on SIGTERM uvicorn stops accepting and waits for the pending ones. POST /predict is answered in front of
-FastAPI's middleware and router, which cost more CPU per request than the rest of its
-handling in Python; every other path is FastAPI's. `--workers N` runs N such servers
-(workers.py)."""
+while `max_queue` requests are pending, POST /predict answers 503 with Retry-After at
+once, and /ready says so, for a load balancer to send elsewhere. A request once accepted
+is always answered; on SIGTERM uvicorn stops accepting and waits for the pending ones.
+POST /predict is answered in front of FastAPI's middleware and router, which cost more
+CPU per request than the rest of its handling in Python; every other path is FastAPI's.
+`--workers N` runs N such servers (workers.py)."""
 
 from __future__ import annotations
 

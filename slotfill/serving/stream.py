@@ -3,8 +3,8 @@ as each batch is tagged, in input order, one per utterance (an empty one for a l
 without words); optionally over several worker processes. `slotfill predict` and
 `Tagger.predict` use it.
 
-    read_lines(paths)  ─► batches of BATCH lines ─► Predictor.predict ─► results, in order
-                                      └─► or N processes, each with its own model
+    LineReader(paths) ─► batches of BATCH lines ─► Predictor.predict ─► results
+                                 └─► or N processes, each with its model ─► in order
 """
 
 from __future__ import annotations
@@ -12,6 +12,8 @@ from __future__ import annotations
 import codecs
 import concurrent.futures
 import multiprocessing
+import os
+import stat
 import sys
 from collections import deque
 from collections.abc import Iterable, Iterator
@@ -75,9 +77,6 @@ class LineReader:
 
 
 def _total_size(paths: list[str]) -> int | None:
-    import os
-    import stat
-
     total = 0
     for name in paths:
         try:

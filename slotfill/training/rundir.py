@@ -80,13 +80,13 @@ class RunDir:
             while path.exists():
                 n += 1
                 path = RUNS_DIR / f"{name}-{stamp}-{n}"
-            _make_dir(path)
+            _make_dir(path, exist_ok=False)
             return cls(path)
         check_output(output, force)
         output = Path(output)
         if output.is_dir() and any(output.iterdir()):
             shutil.rmtree(output)  # check_output allowed it: --force over a run directory
-        _make_dir(output)
+        _make_dir(output, exist_ok=True)
         return cls(output)
 
     @classmethod
@@ -243,9 +243,11 @@ def _size(n: float) -> str:
     return f"{n / 1e6:.1f} MB" if n >= 1e5 else f"{n / 1e3:.0f} KB"
 
 
-def _make_dir(path: Path) -> None:
+def _make_dir(path: Path, exist_ok: bool) -> None:
     try:
-        path.mkdir(parents=True, exist_ok=True)
+        path.mkdir(parents=True, exist_ok=exist_ok)
+    except FileExistsError:
+        raise
     except OSError as exc:
         raise WriteError(path, exc) from None
 
