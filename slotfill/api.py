@@ -7,7 +7,7 @@ need a model, so that `slotfill --help` and `import slotfill` never start it.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -167,10 +167,20 @@ class Tagger:
             return []
         return [i for i in self._predictor.vocabs.intents.itos if not i.startswith("<")]
 
-    def predict(self, texts: str | Sequence[str], min_confidence: float = 0.0) -> list[Result]:
-        """Tag raw utterances, one `Result` per text (a single string is one utterance).
-        Text is tokenised as the model's training data was; slots whose confidence is
-        below `min_confidence` are dropped and their tags become `O`.
+    def predict(self, texts: str | Iterable[str], min_confidence: float = 0.0, *,
+                workers: int = 1) -> list[Result] | Iterator[Result]:
+        """Tag raw utterances, one `Result` per text, in order (a text without words gets
+        a `Result` without tokens). Text is tokenised as the model's training data was;
+        slots whose confidence is below `min_confidence` are dropped and their tags
+        become `O`.
+
+        A single string is one utterance, and a list or tuple gives a list (indexable:
+        `predict([text])[0]`). Any other iterable (a generator, an open file: each line
+        keeps its newline in `text`) gives an iterator that reads it lazily, 256 texts at
+        a time, and yields each batch's results as they are ready: memory stays flat
+        however long the input. `workers` > 1 tags the batches in that many processes,
+        each with its own copy of the model and its share of the cores; each costs a
+        model load, so it pays for inputs of many thousands of texts.
 
         Examples:
             >>> import slotfill
@@ -180,13 +190,22 @@ class Tagger:
             ['arrive', 'Taipei', 'on', 'Nov', '2nd']
             >>> all(result.text[s.start:s.end] == s.value for s in result.slots)
             True
+            >>> lines = (f"fly to {city}" for city in ["Boston", "Denver"])
+            >>> [r.tokens[-1] for r in model.predict(lines)]
+            ['Boston', 'Denver']
         """
-        from slotfill.serving.predict import drop_unsure
-
         if isinstance(texts, str):
             texts = [texts]
-        found = self._predictor.predict(list(texts))
-        return [Result.from_dict(drop_unsure(raw, min_confidence)) for raw in found]
+        results = self._stream(texts, min_confidence, workers)
+        return list(results) if isinstance(texts, Sequence) else results
+
+    def _stream(self, texts: Iterable[str], min_confidence: float,
+                workers: int) -> Iterator[Result]:
+        from slotfill.serving.predict import drop_unsure
+        from slotfill.serving.stream import tag_stream
+
+        for raw in tag_stream(self._predictor, texts, workers=workers):
+            yield Result.from_dict(drop_unsure(raw, min_confidence))
 
     def tag(self, tokens: Sequence[str]) -> list[str]:
         """BIO tags for one utterance that is already split into words (each word is

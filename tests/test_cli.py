@@ -103,7 +103,7 @@ def test_predict_table_stdin_and_file(trained_run, tmp_path):
     result = invoke("predict", "--model", trained_run, "--json", "-",
                     input="fly to boston\n\nleave denver\r\n")
     assert [json.loads(x)["text"] for x in result.stdout.splitlines()] == [
-        "fly to boston", "leave denver"]
+        "fly to boston", "", "leave denver"]  # one record per line, blank lines too
     (tmp_path / "in.txt").write_text("fly to boston\n")
     result = invoke("predict", "--model", trained_run, "--file", tmp_path / "in.txt", "--json")
     assert json.loads(result.stdout)["tokens"] == ["fly", "to", "boston"]

@@ -369,3 +369,38 @@ def test_real_server_with_two_workers(trained_run, predictor, tmp_path):
         assert len(workers) == 2
     assert not any(Path(f"/proc/{pid}").exists() for pid in workers)  # SIGTERM stopped all
 
+
+
+def test_sigterm_answers_the_accepted_requests_before_exiting(trained_run, tmp_path):
+    """Requests the server has accepted when SIGTERM arrives (pending: being received,
+    queued or being tagged) are all answered with 200 before it exits. Connections it
+    had not yet taken up may be refused or reset (uvicorn closes its listening socket
+    and the connections without a request); nothing else happens to any request."""
+    import concurrent.futures
+
+    heavy = {"texts": ["to boston " * 250] * 64}  # 32,000 tokens: a pass of tens of ms
+    with running_server(trained_run, tmp_path / "stderr.txt") as (url, proc):
+        ready = httpx.get(f"{url}/ready", timeout=10)
+        assert ready.status_code == 200 and ready.json()["status"] == "ready"
+        assert ready.json()["max_queue"] == 128
+
+        def ask(_):
+            try:
+                response = httpx.post(f"{url}/predict", json=heavy, timeout=60)
+            except httpx.TransportError:
+                return "not taken up", time.monotonic()
+            return response.status_code, time.monotonic()
+
+        with concurrent.futures.ThreadPoolExecutor(12) as pool:
+            answers = pool.map(ask, range(12))
+            deadline, pending = time.monotonic() + 20, 0
+            while pending < 4 and time.monotonic() < deadline:
+                pending = httpx.get(f"{url}/ready", timeout=20).json()["pending"]
+            proc.send_signal(signal.SIGTERM)
+            signalled = time.monotonic()
+            answers = list(answers)
+        proc.wait(timeout=60)
+    statuses = [status for status, _ in answers]
+    assert set(statuses) <= {200, "not taken up"}, statuses
+    assert pending >= 4 and statuses.count(200) >= pending, (pending, statuses)
+    assert any(status == 200 and at > signalled for status, at in answers)  # drained

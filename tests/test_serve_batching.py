@@ -221,3 +221,64 @@ def test_clients_drifted_into_two_groups_are_gathered_into_one_pass_again():
     calls = run(scenario(max_wait=0.2))
     assert calls[:2] == [[0, 1], [2, 3, 10, 11]]  # waited for 0 and 1 to send again
     assert run(scenario(max_wait=0.0))[:2] == [[0, 1], [2, 3]]  # did not wait
+
+
+# ---------------------------------------------------------------- load shedding
+
+def slowed(predictor, seconds: float):
+    """`predictor` whose every forward pass takes at least `seconds`."""
+    real = predictor.predict
+
+    def predict(texts, tokenized=None):
+        time.sleep(seconds)
+        return real(texts, tokenized)
+    predictor.predict = predict
+    return predictor
+
+
+def test_a_burst_beyond_max_queue_is_refused_at_once_and_the_accepted_all_answered(
+        trained_run):
+    from slotfill.serving.predict import Predictor
+    from slotfill.serving.serve import Batching, Limits, create_app
+
+    predictor = Predictor(trained_run / "best.pt")
+    expected = predictor.predict(["fly to boston"])[0]
+    app = create_app(slowed(predictor, 0.3), Limits(),
+                     batching=Batching(max_batch=2, max_queue=5))
+
+    async def main():
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
+            async def timed():
+                started = time.perf_counter()
+                response = await client.post("/predict", json={"text": "fly to boston"})
+                return response, time.perf_counter() - started
+            burst = [asyncio.create_task(timed()) for _ in range(20)]
+            await asyncio.sleep(0.1)  # all arrived; the first pass is running
+            busy = await client.get("/ready")
+            answered = await asyncio.gather(*burst)
+            ready = await client.get("/ready")
+            return busy, answered, ready
+
+    busy, answered, ready = run(main())
+    accepted = [(r, s) for r, s in answered if r.status_code == 200]
+    refused = [(r, s) for r, s in answered if r.status_code == 503]
+    assert len(accepted) == 5 and len(refused) == 15  # none lost, none queued past 5
+    assert all(r.json() == expected for r, _ in accepted)
+    assert max(s for _, s in accepted) > 0.8  # three passes of 0.3 s (two, two, one)
+    assert max(s for _, s in refused) < 0.25  # told at once, not after the queue
+    for response, _ in refused:
+        assert response.headers["retry-after"] == "1"
+        assert "server busy" in response.json()["error"]
+        assert "--max-queue 5" in response.json()["error"]
+    assert busy.status_code == 503 and busy.json()["status"] == "saturated"
+    assert busy.json()["pending"] == 5 and busy.headers["retry-after"] == "1"
+    assert ready.status_code == 200 and ready.json() == {"status": "ready", "pending": 0,
+                                                          "max_queue": 5}
+
+
+def test_max_queue_is_checked():
+    from slotfill.serving.serve import Batching
+
+    with pytest.raises(ValueError, match="max_queue"):
+        Batching(max_queue=0)

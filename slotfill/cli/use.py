@@ -1,9 +1,8 @@
-"""Commands that use a trained model: `slotfill predict`, `slotfill export`, `slotfill serve`."""
+"""Commands that ship a trained model: `slotfill export`, `slotfill serve` (`slotfill
+predict` is cli/predict.py)."""
 
 from __future__ import annotations
 
-import json
-import sys
 from enum import Enum
 from pathlib import Path
 from typing import Annotated, Optional
@@ -13,87 +12,13 @@ import typer
 from slotfill.cli.common import (
     Device,
     DeviceOption,
-    JsonOption,
     ModelOption,
-    SlotfillError,
-    UsageError,
     app,
-    escape_markup,
     friendly,
     out,
     pick_model,
     require_extra,
 )
-
-
-@app.command()
-@friendly
-def predict(
-    texts: Annotated[Optional[list[str]], typer.Argument(
-        metavar="TEXT...", help="utterances to tag, one per argument; '-' reads lines "
-                                "from stdin")] = None,
-    model: ModelOption = None,
-    file: Annotated[Optional[Path], typer.Option(
-        "--file", "-f", help="read utterances from this file, one per line")] = None,
-    as_json: JsonOption = False,
-    min_confidence: Annotated[float, typer.Option(
-        "--min-confidence", metavar="P", min=0.0, max=1.0,
-        help="drop slots whose confidence is below P (their tags become O)")] = 0.0,
-    device: DeviceOption = Device.cpu,
-) -> None:
-    """Tag raw text with a trained model and show the slots it finds, with their
-    confidence (the probability the model gives the span). Python: slotfill.load."""
-    utterances = _read_utterances(texts or [], file)
-    from slotfill.api import load
-
-    tagger = load(pick_model(model), device=device.value)
-    for result in tagger.predict(utterances, min_confidence=min_confidence):
-        if as_json:
-            print(json.dumps(result.to_dict(), ensure_ascii=False))
-        else:
-            _show_prediction(result)
-
-
-def _read_utterances(texts: list[str], file: Path | None) -> list[str]:
-    if texts == ["-"]:
-        lines = sys.stdin.read().splitlines()
-    elif file is not None:
-        if texts:
-            raise UsageError("Give utterances either as arguments or with --file, not both")
-        try:
-            lines = file.read_text(encoding="utf-8").splitlines()
-        except (OSError, UnicodeDecodeError) as exc:
-            raise SlotfillError(f"Cannot read {file}", str(exc)) from None
-    else:
-        if not texts:
-            raise UsageError("Nothing to tag",
-                                "pass utterances as arguments, --file FILE, or '-' for stdin")
-        return texts
-    return [line for line in lines if line.strip()]
-
-
-def _show_prediction(result) -> None:
-    """One api.Result for people: tokens and tags, then the slots."""
-    from rich.cells import cell_len
-
-    out.print(f"[bold]{escape_markup(result.text)}[/]")
-    if not result.tokens:
-        out.print("  (no words to tag)")
-        return
-    if result.intent is not None:
-        out.print(f"  intent: [magenta]{escape_markup(result.intent)}[/] "
-                  f"[dim](confidence {result.intent_confidence:.2f})[/]")
-    # padded by hand, not a rich Table, which pads the last column with trailing spaces;
-    # cell_len counts a wide character (Chinese) as the two columns it takes
-    width = max(cell_len(token) for token in result.tokens)
-    for token, tag in zip(result.tokens, result.tags):
-        pad = " " * (width - cell_len(token))
-        style = "dim" if tag == "O" else "cyan"
-        out.print(f"  {escape_markup(token)}{pad}    [{style}]{escape_markup(tag)}[/]")
-    for slot in result.slots:
-        out.print(f"  {slot.slot} = [green]{escape_markup(slot.value)}[/] "
-                  f"[dim]({slot.start}-{slot.end}, confidence {slot.confidence:.2f})[/]")
-    out.print()
 
 
 class ExportFormat(str, Enum):
@@ -138,6 +63,13 @@ def serve(
         "--max-wait-ms", help="longest a pass waits for more requests when more are due "
                               "(some still arriving, or fewer than the last pass took)",
         min=0, max=1000)] = 2.0,
+    max_queue: Annotated[int, typer.Option(
+        "--max-queue", help="most requests pending (being received, queued or being "
+                            "tagged) in each server process; beyond, POST /predict "
+                            "answers 503 with Retry-After at once and GET /ready 503, so "
+                            "that latency stays bounded (default: two full passes "
+                            "queued, about 150 ms of waiting at 850 requests/s)",
+        min=1)] = 128,
     workers: Annotated[int, typer.Option(
         "--workers", help="server processes sharing the port, each with its own copy of "
                           "the model and its share of the cores (Linux): more requests/s "
@@ -165,7 +97,8 @@ def serve(
                                          "needs (15% are held out to judge it)")] = 10,
 ) -> None:
     """Serve a trained tagger over HTTP: a demo page at /, POST /predict, GET /health,
-    API docs at /docs; with --label-studio, a Label Studio ML backend as well."""
+    GET /ready, API docs at /docs; with --label-studio, a Label Studio ML backend as well.
+    SIGTERM (or Ctrl-C) answers the requests already accepted, then exits."""
     require_extra("serve", "fastapi", "uvicorn")
     from slotfill.runtime import resolve_device
     from slotfill.serving.serve import Batching, Limits, run_server
@@ -183,7 +116,7 @@ def serve(
     run_server(pick_model(model), host, port,
                Limits(max_utterances, max_tokens, max_body_bytes),
                device=str(resolve_device(device.value)),
-               batching=Batching(max_batch, max_wait_ms), workers=workers,
+               batching=Batching(max_batch, max_wait_ms, max_queue), workers=workers,
                label_studio=backend)
 
 

@@ -12,7 +12,9 @@ while the other waits, are gathered into one pass again: one process does its HT
 and its forward passes mostly in turn, and fewer, larger passes cost less CPU per
 request. A lone client's pass took one request, so it never waits.
 
-A request is never split across passes; one larger than `max_batch` runs alone.
+A request is never split across passes; one larger than `max_batch` runs alone. A request
+once submitted is always answered (its result, or the pass's error); `pending` counts
+them, so that the server can refuse new ones while too many wait (serve.py: 503).
 Results are what tagging each request on its own gives (the tagger's results do not
 depend on what else is in the batch; tests/test_serve_batching.py checks it).
 """
@@ -48,6 +50,7 @@ class Batcher:
         self.arriving = 0  # requests being received that will be submitted soon
         self.expected = 1  # requests due for the next pass
         self.passes = 0  # forward passes run so far (for tests and logs)
+        self.running = 0  # requests in the pass that runs now
         self._loop: asyncio.AbstractEventLoop | None = None
         self._wake: asyncio.Event | None = None
         self._worker: asyncio.Task | None = None
@@ -63,6 +66,12 @@ class Batcher:
             self.arriving -= 1
             if self._wake is not None and self._loop is asyncio.get_running_loop():
                 self._wake.set()
+
+    @property
+    def pending(self) -> int:
+        """Requests accepted and not yet answered: being received, queued, or in the
+        running pass."""
+        return self.arriving + len(self.queue) + self.running
 
     async def submit(self, items: Sequence[Any]) -> list[Any]:
         if not items:
@@ -83,6 +92,7 @@ class Batcher:
             await self._gather()
             batch = self._take()
             items = [item for request in batch for item in request.items]
+            self.running = len(batch)
             try:
                 results = await asyncio.to_thread(self.run, items)
                 if len(results) != len(items):
@@ -100,6 +110,8 @@ class Batcher:
                         request.done.set_result(results[start:end])
                     start = end
                 self.passes += 1
+            finally:
+                self.running = 0
             # due next: the requests that queued during this pass, and the next ones of
             # the clients it has just answered
             self.expected = len(batch) + len(self.queue)

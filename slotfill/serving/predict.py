@@ -29,7 +29,7 @@ class Predictor:
     def __init__(self, checkpoint: str | Path, device: str = "cpu",
                  batch_size: int = 256) -> None:
         ckpt = load_checkpoint(checkpoint)
-        self.path = ckpt.path
+        self.path = ckpt.path  # what worker processes load (serving/stream.py)
         self.device = torch.device(device)
         self.model = ckpt.build_model(self.device)
         self.vocabs = ckpt.vocabs

@@ -3,15 +3,20 @@
     POST /predict  {"text": "..."} -> one result (what `slotfill predict --json` prints)
                    {"texts": ["...", ...]} -> a list of results
     GET  /health   {"status": "ok", "model", "labels": {slots, tags, intents}, "limits"}
+    GET  /ready    200 {"status": "ready", "pending", "max_queue"} while the server takes
+                   requests, 503 {"status": "saturated", ...} while it refuses them
     GET  /         a demo page (demo.html) that calls /predict
     GET  /docs     the OpenAPI docs (FastAPI's), /openapi.json their schema
 
 Every error of the API is a 4xx (or 500) response `{"error": "<one line>"}`, never a
 traceback. The model is loaded once; requests that arrive together are tagged in one
-forward pass in a worker thread (batcher.py). POST /predict is answered in front of
-FastAPI's middleware and router, which cost more CPU per request than the rest of its
-handling in Python; every other path is FastAPI's. `--workers N` runs N such servers
-(workers.py)."""
+forward pass in a worker thread (batcher.py). Load is shed, not queued without bound:
+while `max_queue` requests are pending, POST /predict answers 503 with Retry-After at
+once, and /ready says so, for a load balancer to send elsewhere. A request once accepted
+is always answered; on SIGTERM uvicorn stops accepting and waits for the pending ones.
+POST /predict is answered in front of FastAPI's middleware and router, which cost more
+CPU per request than the rest of its handling in Python; every other path is FastAPI's.
+`--workers N` runs N such servers (workers.py)."""
 
 from __future__ import annotations
 
@@ -59,14 +64,25 @@ class Limits:
 @dataclass(frozen=True)
 class Batching:
     """Dynamic batching: at most `max_batch` utterances per forward pass; a pass waits at
-    most `max_wait_ms` for requests that are still being received."""
+    most `max_wait_ms` for requests that are still being received; beyond `max_queue`
+    requests pending (being received, queued or in the running pass), new ones are
+    refused with 503.
+
+    The default 128 is two full passes of the default `max_batch` queued behind the
+    running one: at the 850 requests/s one process serves (benchmarks/results/serve.md)
+    the last of them waits about 150 ms, so latency stays bounded and a client told
+    "busy" can try another server at once, where an unbounded queue made 256 clients
+    wait 2.7 s (p99)."""
 
     max_batch: int = 64
     max_wait_ms: float = 2.0
+    max_queue: int = 128
 
     def __post_init__(self) -> None:
         if self.max_batch < 1:
             raise ValueError(f"Batching.max_batch must be at least 1, not {self.max_batch}")
+        if self.max_queue < 1:
+            raise ValueError(f"Batching.max_queue must be at least 1, not {self.max_queue}")
         if not 0 <= self.max_wait_ms <= 1000:
             raise ValueError(f"Batching.max_wait_ms must be 0-1000, not {self.max_wait_ms}")
 
@@ -208,7 +224,8 @@ def check_limits(texts: list[str], single: bool, predictor: Predictor,
     return tokenized
 
 
-ENDPOINTS = "endpoints: POST /predict, GET /health, GET / (demo), GET /docs"
+ENDPOINTS = "endpoints: POST /predict, GET /health, GET /ready, GET / (demo), GET /docs"
+RETRY_AFTER = b"1"  # seconds: the queue drains in well under one (see Batching)
 
 # POST /predict in the OpenAPI docs (it is no FastAPI route: PredictFirst answers it)
 PREDICT_OPERATION = {
@@ -225,7 +242,9 @@ PREDICT_OPERATION = {
         "200": {"description": "one result for \"text\", a list for \"texts\"",
                 "content": {"application/json": {"schema": {}}}},
         "4XX": {"description": '`{"error": "..."}`: a body that is not valid JSON (400), '
-                              "too large (413), of the wrong shape or over a limit (422)"}},
+                              "too large (413), of the wrong shape or over a limit (422)"},
+        "503": {"description": '`{"error": "..."}` with `Retry-After`: the server is busy '
+                               "(--max-queue requests pending); nothing was tagged"}},
 }
 
 
@@ -298,6 +317,12 @@ def create_app(predictor: Predictor, limits: Limits, model_name: str | None = No
             message = f"Method Not Allowed: {scope['method']} /predict; {ENDPOINTS}"
             await respond(send, 405, json_body({"error": message}), ((b"allow", b"POST"),))
             return
+        if batcher.pending >= batching.max_queue:  # refused before reading anything
+            message = (f"server busy: {batcher.pending} requests pending (--max-queue "
+                       f"{batching.max_queue}); retry after {RETRY_AFTER.decode()} s")
+            await respond(send, 503, json_body({"error": message}),
+                          ((b"retry-after", RETRY_AFTER),))
+            return
         try:
             status, payload = await answer(scope, receive)
             body = json_body(payload)
@@ -332,6 +357,16 @@ def create_app(predictor: Predictor, limits: Limits, model_name: str | None = No
     async def get_health() -> JSONResponse:
         return JSONResponse({**health, "labels": served.labels()})
 
+    @app.get("/ready", summary="Whether the server takes requests now: 503 while it is "
+                               "saturated (--max-queue requests pending)")
+    async def get_ready() -> JSONResponse:
+        pending, most = batcher.pending, batching.max_queue
+        if pending >= most:
+            return JSONResponse({"status": "saturated", "pending": pending, "max_queue": most},
+                                status_code=503,
+                                headers={"retry-after": RETRY_AFTER.decode()})
+        return JSONResponse({"status": "ready", "pending": pending, "max_queue": most})
+
     if label_studio is not None:
         from slotfill.loop.backend import router
         app.include_router(router(served, label_studio))
@@ -351,7 +386,7 @@ def run_server(model_path: Path, host: str, port: int, limits: Limits,
     backend = (f"; Label Studio ML backend at http://{shown}:{port}/label-studio"
                if label_studio is not None else "")
     banner = (f"serving {model_path} on http://{shown}:{port}{processes} (demo page at /, "
-              f"POST /predict, GET /health, docs at /docs{backend}; Ctrl-C stops)")
+              f"POST /predict, GET /health, GET /ready, docs at /docs{backend}; Ctrl-C stops)")
     # each process gets its share of the cores, and one of them stays with its event loop
     threads = max(1, usable_cores() // workers - 1)
     settings = (model_path, limits, device, batching, threads, label_studio)

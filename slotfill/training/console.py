@@ -37,7 +37,7 @@ class TrainDisplay(TrainingLogger):
         if "gazetteers" in summary:
             lists = ", ".join(f"{name} ({n})" for name, n in summary["gazetteers"].items())
             out.print(f"gazetteers: {lists} entries", markup=False)
-        for warning in summary["warnings"]:
+        for warning in [*summary["warnings"], *run.warnings]:
             err.print(f"warning: {warning}", markup=False)
         if "embeddings" in summary:
             e = summary["embeddings"]

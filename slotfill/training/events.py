@@ -10,7 +10,7 @@ to end a (single-process) run after that epoch, as `slotfill tune` does to prune
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +25,7 @@ class RunStart:
     epochs: int  # the most the run will train
     resumed_from: str | None = None  # e.g. "epoch 3, batch 40 of 140"; None for a new run
     threads: str = ""  # runtime.ThreadSetup.describe(): "threads: 2 (...), waiting: active"
+    warnings: list[str] = field(default_factory=list)  # e.g. too little free disk space
 
 
 @dataclass

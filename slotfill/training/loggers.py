@@ -4,12 +4,14 @@ TensorBoard event files throughout (train.tensorboard)."""
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import importlib.util
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from slotfill.atomic import failing_writes
 from slotfill.config import Config
 from slotfill.errors import ConfigError
 from slotfill.training.events import EpochRecord, RunStart, Step, TrainingLogger, TrainResult
@@ -109,22 +111,28 @@ class TensorBoardFile(TrainingLogger):
         self.every = cfg.train.log_every or 50
         self.writer = None
 
+    # The event files are written by a thread of TensorBoard's; a write that failed
+    # there (a full disk) is raised by the next call here, which names the folder.
+
     def start(self, run: RunStart) -> None:
         from torch.utils.tensorboard import SummaryWriter
-        self.writer = SummaryWriter(log_dir=str(self.run.tensorboard))
+        with failing_writes(self.run.tensorboard):
+            self.writer = SummaryWriter(log_dir=str(self.run.tensorboard))
 
     def step(self, step: Step) -> None:
         if step.phase == "train" and step.loss is not None and step.global_step % self.every == 0:
-            self.writer.add_scalar("train/loss_step", float(step.loss), step.global_step)
+            with failing_writes(self.run.tensorboard):
+                self.writer.add_scalar("train/loss_step", float(step.loss), step.global_step)
 
     def epoch(self, record: EpochRecord, history: list[EpochRecord]) -> None:
-        for tag, value in (("train/loss", record.train_loss),
-                           ("dev/precision", record.dev_precision),
-                           ("dev/recall", record.dev_recall), ("dev/f1", record.dev_f1),
-                           ("train/lr", record.lr), ("train/grad_norm", record.grad_norm),
-                           ("train/seconds", record.seconds)):
-            self.writer.add_scalar(tag, value, record.epoch)
-        self.writer.flush()
+        with failing_writes(self.run.tensorboard):
+            for tag, value in (("train/loss", record.train_loss),
+                               ("dev/precision", record.dev_precision),
+                               ("dev/recall", record.dev_recall), ("dev/f1", record.dev_f1),
+                               ("train/lr", record.lr), ("train/grad_norm", record.grad_norm),
+                               ("train/seconds", record.seconds)):
+                self.writer.add_scalar(tag, value, record.epoch)
+            self.writer.flush()
 
     def end(self, result: TrainResult) -> None:
         metrics = {"hparam/best_epoch": result.best_epoch,
@@ -132,11 +140,16 @@ class TensorBoardFile(TrainingLogger):
         if result.test is not None:
             metrics |= {f"hparam/test_{k}": result.test[k]
                         for k in ("precision", "recall", "f1")}
-        self.writer.add_hparams(_hparams(self.cfg), metrics, run_name=".")
+        with failing_writes(self.run.tensorboard):
+            self.writer.add_hparams(_hparams(self.cfg), metrics, run_name=".")
+            self.writer.flush()
 
     def close(self) -> None:
+        # also called after a failure, which an error of its own must not hide; the
+        # flushes of epoch() and end() have reported any write that failed
         if self.writer is not None:
-            self.writer.close()
+            with contextlib.suppress(OSError):
+                self.writer.close()
             self.writer = None
 
 

@@ -20,7 +20,7 @@ from pathlib import Path
 
 from slotfill.analysis.evaluate import SplitScorer
 from slotfill.config import Config
-from slotfill.errors import DataError, RunDirError
+from slotfill.errors import DataError, RunDirError, WriteError
 from slotfill.models.checkpoint import Checkpoint, load_checkpoint, save_checkpoint
 from slotfill.runtime import resolve_device
 from slotfill.threads import release_idle_threads
@@ -36,7 +36,7 @@ from slotfill.training.events import (
 )
 from slotfill.training.loggers import HistoryFile, file_loggers
 from slotfill.training.prepare import Prepared, prepare
-from slotfill.training.rundir import RunDir
+from slotfill.training.rundir import RunDir, space_warning
 from slotfill.training.trainer import StopRequested, Trainer
 
 
@@ -68,6 +68,13 @@ def resume(run_dir: str | Path, *, loggers: Iterable[TrainingLogger] = (),
         raise RunDirError(f"The run in {run.path} has finished", "nothing to resume; its "
                           "scores are in metrics.json")
     if not run.last.is_file():
+        if run.read_status().get("unwritten"):
+            # a write failed before the first last.pt: the run starts over from its own
+            # config, in its own directory (with its seed, as it would have gone)
+            from slotfill.config import load_config
+            cfg = load_config(run.config_file, [])
+            dist = dist or Dist.from_env(resolve_device(cfg.train.device))
+            return _Run(cfg, run, None, loggers, dist).execute()
         raise RunDirError(f"No last.pt in {run.path}", "the run stopped before its first "
                           "checkpoint; start it again with `slotfill train`")
     last = load_checkpoint(run.last)
@@ -118,6 +125,8 @@ class _Run:
         self.history: list[EpochRecord] = []
         self.selection = Selection()
         self.signal: int | None = None
+        self.saved: int | None = None  # the epochs that last.pt and best.pt hold, once
+        self.saved_best = 0  # written (what a failed write leaves intact)
 
     def execute(self, last: Checkpoint | None = None) -> TrainResult:
         self._status("running")
@@ -143,6 +152,8 @@ class _Run:
             self._status("interrupted", "stopped at once by a second signal; last.pt holds "
                          "the last finished epoch")
             raise
+        except WriteError as exc:
+            raise self._write_failed(exc) from None
         except BaseException as exc:
             self._status("failed", f"{type(exc).__name__}: {exc}".strip())
             raise
@@ -152,6 +163,25 @@ class _Run:
             # on after training (the Python API, tune's next trial, a benchmark)
             release_idle_threads()
         return result
+
+    def _write_failed(self, exc: WriteError) -> WriteError:
+        """The run stopped because a file could not be written: status.json says so in
+        words, and the error says what is safe and how to go on."""
+        resume = f"slotfill train --resume {self.run.path}"
+        if self.saved is not None:
+            safe = (f"last.pt (epoch {self.saved}) and best.pt (epoch {self.saved_best}) "
+                    "are intact")
+        else:
+            safe = "no checkpoint had been written yet; --resume starts the run over"
+        fix = "once there is space" if exc.full else "once the file can be written"
+        try:  # when not even status.json can be written, the error still reaches the user
+            self._status("failed", f"{exc.title}; {safe}; continue with `{resume}` {fix}",
+                         unwritten=str(exc.path))
+        except WriteError:
+            pass
+        return WriteError(exc.path, exc.cause,
+                          f"{exc.advice()}\nThe run stopped: {safe}.\n"
+                          f"Continue it {fix}: {resume}")
 
     def _early_stop_reason(self) -> str:
         patience, epochs = self.cfg.train.patience, self.cfg.train.epochs
@@ -172,10 +202,13 @@ class _Run:
                                self.prepared.vocabs, self.trainer.device,
                                self.cfg.train.eval_batch_size)
         model = self.trainer.model
+        weight_bytes = sum(t.numel() * t.element_size() for t in model.state_dict().values())
+        space = space_warning(self.run, weight_bytes, self.cfg.train.ema > 0)
         self.loggers.start(RunStart(
             self.run.path, self.prepared.summary(), str(self.trainer.device),
             sum(p.numel() for p in model.parameters()), self.dist.world_size,
-            self.cfg.train.epochs, resumed_from, self.trainer.threads.describe()))
+            self.cfg.train.epochs, resumed_from, self.trainer.threads.describe(),
+            [space] if space and self.dist.is_main else []))
 
     def _restore(self, last: Checkpoint) -> str:
         """Weights, optimiser, random states, counters and history from last.pt; returns
@@ -188,6 +221,7 @@ class _Run:
         self.trainer.load_state_dict(state["trainer"])
         self.history = [EpochRecord(**row) for row in state["history"]]
         self.selection = Selection(state["best_f1"], state["best_epoch"], state["stale"])
+        self.saved, self.saved_best = len(self.history), self.selection.best_epoch
         position = self.trainer.position
         epoch = len(self.history) + 1
         if position is not None:
@@ -220,6 +254,7 @@ class _Run:
             meta = {"epoch": epoch, "dev_f1": scores["f1"]}
             if improved and main:
                 save_checkpoint(self.run.best, model, self.cfg, self.prepared.vocabs, meta)
+                self.saved_best = epoch
         trainer.end_epoch(selection_score(scores, self.cfg.train.select))
         self.history.append(EpochRecord(
             epoch=epoch, train_loss=stats.loss, dev_precision=scores["precision"],
@@ -262,10 +297,11 @@ class _Run:
         if self.dist.is_main:
             save_checkpoint(self.run.last, self.trainer.model, self.cfg, self.prepared.vocabs,
                             meta, state)
+            self.saved = meta["epoch"]
 
-    def _status(self, state: str, reason: str = "") -> None:
+    def _status(self, state: str, reason: str = "", **extra) -> None:
         if self.dist.is_main:
-            self.run.write_status(state, reason)
+            self.run.write_status(state, reason, **extra)
 
     @contextlib.contextmanager
     def _signals(self):

@@ -30,7 +30,7 @@ from pathlib import Path
 from typing import Any
 
 from slotfill.atomic import atomic_write
-from slotfill.errors import RunDirError
+from slotfill.errors import RunDirError, WriteError
 
 RUNS_DIR = Path("runs")
 _MARKERS = ("config.yaml", "history.csv", "last.pt")  # files only a run directory has
@@ -80,13 +80,13 @@ class RunDir:
             while path.exists():
                 n += 1
                 path = RUNS_DIR / f"{name}-{stamp}-{n}"
-            path.mkdir(parents=True)
+            _make_dir(path, exist_ok=False)
             return cls(path)
         check_output(output, force)
         output = Path(output)
         if output.is_dir() and any(output.iterdir()):
             shutil.rmtree(output)  # check_output allowed it: --force over a run directory
-        output.mkdir(parents=True, exist_ok=True)
+        _make_dir(output, exist_ok=True)
         return cls(output)
 
     @classmethod
@@ -120,10 +120,13 @@ class RunDir:
         except (OSError, ValueError):
             return {}
 
-    def write_status(self, state: str, reason: str = "") -> None:
+    def write_status(self, state: str, reason: str = "", **extra: Any) -> None:
+        """status.json; `extra` adds fields (`unwritten`: the file a failed run could not
+        write, which lets `resume` start over when not even last.pt was written)."""
         payload = {"state": state, "reason": reason, "pid": os.getpid(),
                    "host": socket.gethostname(),
-                   "updated": datetime.now(timezone.utc).isoformat(timespec="seconds")}
+                   "updated": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+                   **extra}
         _write_json(self.path / "status.json", payload)
 
     def read_status(self) -> dict:
@@ -208,6 +211,45 @@ def check_output(output: Path, force: bool) -> None:
         if not RunDir.is_run(output):
             raise RunDirError(f"Refusing to replace {output}: it is not a slotfill run "
                               "directory", "choose another --output")
+
+
+# A checkpoint's size in copies of the weights: best.pt holds the weights, last.pt the
+# weights and the optimiser's state (Adam's two moments), plus the averaged weights with
+# train.ema; each is written through a temporary copy before the rename. The margin
+# covers the files' own overhead (a tiny BiLSTM's last.pt is 3.8 copies) and the rest
+# of the directory (history, metrics, report).
+_BEST, _LAST, _LAST_EMA, _MARGIN = 1.0, 3.0, 4.0, 1.3
+
+
+def space_warning(run: RunDir, weight_bytes: int, averaged: bool) -> str | None:
+    """A warning when the disk that holds the run looks too small for its checkpoints
+    (best.pt, last.pt and the temporary copy last.pt is written through), or None."""
+    last = _LAST_EMA if averaged else _LAST
+    need = _MARGIN * weight_bytes * (_BEST + 2 * last)
+    need -= sum(p.stat().st_size for p in (run.best, run.last) if p.is_file())  # resume
+    try:
+        free = shutil.disk_usage(run.path).free
+    except OSError:
+        return None
+    if free >= need:
+        return None
+    return (f"only {_size(free)} free on the disk that holds {run.path}; its checkpoints "
+            f"need about {_size(need)} (best.pt, last.pt and the temporary copy each is "
+            "written through). If the disk fills, the run stops with the last checkpoint "
+            "intact, and `slotfill train --resume` continues it once there is space.")
+
+
+def _size(n: float) -> str:
+    return f"{n / 1e6:.1f} MB" if n >= 1e5 else f"{n / 1e3:.0f} KB"
+
+
+def _make_dir(path: Path, exist_ok: bool) -> None:
+    try:
+        path.mkdir(parents=True, exist_ok=exist_ok)
+    except FileExistsError:
+        raise
+    except OSError as exc:
+        raise WriteError(path, exc) from None
 
 
 def find_runs(runs_dir: Path = RUNS_DIR) -> list[RunDir]:
