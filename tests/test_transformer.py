@@ -114,7 +114,7 @@ def test_export_says_why_not(bert_run, tmp_path):
     assert "slotfill distill" in result.output
 
 
-@pytest.mark.filterwarnings("ignore:Detected call of `lr_scheduler.step()`")
+@pytest.mark.filterwarnings("ignore:Detected call of")
 def test_the_pretrained_layers_learn_at_their_own_rate_after_a_warmup(tiny_bert):
     from slotfill.training.prepare import prepare
     from slotfill.training.trainer import Trainer

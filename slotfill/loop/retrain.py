@@ -183,7 +183,6 @@ def judge(served: Path, new: Path) -> tuple[float, float]:
     scores = []
     for ckpt in (load_checkpoint(served), fresh):
         found = SplitScorer(held_out, ckpt.vocabs).score(ckpt.build_model())
-        scores.append(selection_score(found, cfg.train.select)
-                      if "intent_accuracy" in found or cfg.train.select == "f1"
-                      else found["f1"])
+        metric = cfg.train.select if "intent_accuracy" in found else "f1"
+        scores.append(selection_score(found, metric))
     return scores[0], scores[1]
