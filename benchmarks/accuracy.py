@@ -96,18 +96,12 @@ def run_one(row: Row, seed: int, data: str, runs_dir: str, overrides: list[str],
     runs_dir (so an interrupted benchmark continues); returns its scores, on test and on
     the `unseen` city test sets."""
     from slotfill.config import load_config
-    from slotfill.training.run import train
     from slotfill.training.rundir import RunDir
 
     run_dir = Path(runs_dir) / f"{row.name}-seed{seed}"
-    if RunDir(run_dir).read_status().get("state") != "finished":
-        cfg = load_config(ROOT / "configs" / row.config, [
-            f"data.path={data}", f"train.seed={seed}", "train.threads=1", *row.overrides,
-            *overrides])
-        if run_dir.exists():
-            shutil.rmtree(run_dir)
-        run_dir.mkdir(parents=True)
-        train(cfg, run_dir)
+    train_once(run_dir, lambda: load_config(ROOT / "configs" / row.config, [
+        f"data.path={data}", f"train.seed={seed}", "train.threads=1", *row.overrides,
+        *overrides]))
     run = RunDir(run_dir).summary()
     return {"row": row.name, "seed": seed, "run": str(run_dir), "test": run["test"],
             "dev": run["dev"],
@@ -116,6 +110,21 @@ def run_one(row: Row, seed: int, data: str, runs_dir: str, overrides: list[str],
             "unseen": {name: score_unseen(run_dir / "best.pt", Path(folder))
                        for name, folder in unseen.items()},
             "mission": tag_mission(run_dir / "best.pt")}
+
+
+def train_once(run_dir: Path, config) -> None:
+    """Train `config()` into `run_dir` unless a finished run is there (so that an
+    interrupted benchmark continues); an unfinished one is started again."""
+    from slotfill.training.run import train
+    from slotfill.training.rundir import RunDir
+
+    if RunDir(run_dir).read_status().get("state") == "finished":
+        return
+    cfg = config()
+    if run_dir.exists():
+        shutil.rmtree(run_dir)
+    run_dir.mkdir(parents=True)
+    train(cfg, run_dir)
 
 
 def tag_mission(checkpoint: Path) -> list[str]:

@@ -24,7 +24,6 @@ from __future__ import annotations
 import argparse
 import json
 import random
-import shutil
 import statistics
 import sys
 import time
@@ -37,7 +36,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from benchmarks.machine import command_line, describe, load_average, shown_path  # noqa: E402
-from benchmarks.pretrained import DEFAULT_ATIS  # noqa: E402
+from benchmarks.accuracy import DEFAULT_ATIS, train_once  # noqa: E402
 
 START, STEP, STOP = 0.05, 0.05, 0.50  # shares of train: first labelled, per round, last
 CONFIG = "bilstm-crf.yaml"
@@ -68,16 +67,10 @@ def write_corpus(folder: Path, data: Path, rows: list[tuple[str, str, str]]) -> 
 def trained(run: Path, corpus: Path, seed: int, extra: tuple) -> dict:
     """Train into `run` unless it finished before; its metrics."""
     from slotfill.config import load_config
-    from slotfill.training.run import train
     from slotfill.training.rundir import RunDir
 
-    if RunDir(run).read_status().get("state") != "finished":
-        if run.exists():
-            shutil.rmtree(run)
-        run.mkdir(parents=True)
-        train(load_config(ROOT / "configs" / CONFIG, [f"data.path={corpus}",
-                                                      f"train.seed={seed}", *BASE, *extra]),
-              run)
+    train_once(run, lambda: load_config(ROOT / "configs" / CONFIG, [
+        f"data.path={corpus}", f"train.seed={seed}", *BASE, *extra]))
     return RunDir(run).read_metrics()
 
 

@@ -34,7 +34,7 @@ from typing import NamedTuple
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from benchmarks.accuracy import DEFAULT_ATIS, summarise  # noqa: E402
+from benchmarks.accuracy import DEFAULT_ATIS, summarise, train_once  # noqa: E402
 from benchmarks.machine import command_line, describe, load_average, shown_path  # noqa: E402
 
 GLOVE = ("model.embeddings=glove-6b-50d", "model.embedding_dim=50")
@@ -104,12 +104,12 @@ def small_corpus(data: Path, runs_dir: Path) -> tuple[Path, Path]:
 def run_one(row: Row, seed: int, data: str, runs_dir: str, seeds: int) -> dict:
     """Train one (row, seed), or reuse its finished run; returns its scores."""
     from slotfill.config import load_config
-    from slotfill.training.run import train
     from slotfill.training.rundir import RunDir
 
     runs = Path(runs_dir)
     run_dir = runs / f"{row.name}-seed{seed}"
-    if RunDir(run_dir).read_status().get("state") != "finished":
+
+    def config():
         corpus, unlabeled = (small_corpus(Path(data), runs) if row.small
                              else (Path(data), None))
         overrides = [f"data.path={corpus}", f"train.seed={seed}", "train.threads=1",
@@ -120,11 +120,8 @@ def run_one(row: Row, seed: int, data: str, runs_dir: str, seeds: int) -> dict:
             overrides.append(f"distill.teachers={','.join(teachers)}")
             if unlabeled is not None:
                 overrides.append(f"distill.unlabeled={unlabeled}")
-        cfg = load_config(ROOT / "configs" / row.config, overrides)
-        if run_dir.exists():
-            shutil.rmtree(run_dir)
-        run_dir.mkdir(parents=True)
-        train(cfg, run_dir)
+        return load_config(ROOT / "configs" / row.config, overrides)
+    train_once(run_dir, config)
     run = RunDir(run_dir).summary()
     return {"row": row.name, "seed": seed, "run": str(run_dir), "test": run["test"],
             "dev": run["dev"], "best_epoch": run["best_epoch"], "epochs": run["epochs"],

@@ -79,8 +79,8 @@ class LabelConfig:
                                 f"{', '.join(unknown[:8])}")
         if problems:
             raise LabelConfigError("The Label Studio label config does not fit the model",
-                                   "\n".join(problems) + "\n`slotfill select --label-config` "
-                                   "writes one that fits")
+                                   "\n".join(problems) + "\n`slotfill select "
+                                   "--write-label-config FILE` writes one that fits")
 
 
 def label_config(slots: Sequence[str], intents: Sequence[str] | None) -> str:

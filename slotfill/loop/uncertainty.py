@@ -62,8 +62,7 @@ def _measure(model: nn.Module, batch, strategy: str, samples: int,
     """(B,) scores of one batch."""
     words = batch.lengths.to(torch.float32)  # (B,)
     if strategy == "mnlp":
-        _, log_p = best_path(model, batch)  # (B,)
-        _, intents = distributions(model, batch) if _has_intents(model) else (None, None)
+        _, log_p, intents = best_path(model, batch)  # (B,), (B, I) or None
         if intents is None:
             return -log_p / words
         return -(log_p + intents.max(1).values.clamp_min(1e-12).log()) / (words + 1)
@@ -102,10 +101,6 @@ def _bald(model: nn.Module, batch, samples: int, generator: torch.Generator) -> 
         total = total + _entropy(intents.mean(0)) - _entropy(intents).mean(0)
         count = count + 1
     return total / count
-
-
-def _has_intents(model: nn.Module) -> bool:
-    return getattr(model, "intent_head", None) is not None
 
 
 def _real(batch, tags: Tensor) -> Tensor:

@@ -41,22 +41,22 @@ def distributions(model: nn.Module, batch: Batch, temperature: float = 1.0
 
 
 @torch.no_grad()
-def best_path(model: nn.Module, batch: Batch) -> tuple[Tensor, Tensor]:
-    """The best tag ids (B, T) and their sequence's log-probability (B,)."""
-    crf = model.crf if isinstance(model, Ensemble) else isinstance(model.head, CRFHead)
+def best_path(model: nn.Module, batch: Batch) -> tuple[Tensor, Tensor, Tensor | None]:
+    """The best tag ids (B, T), their sequence's log-probability (B,), and the intent
+    distribution (B, I) or None: one forward pass."""
+    scores, intents = model.outputs(batch)  # an ensemble's: averaged
     if isinstance(model, Ensemble):
-        scores = model.outputs(batch)[0]  # averaged emissions, or log mean probabilities
-        potentials = model.potentials() if crf else None
+        crf, potentials = model.crf, model.potentials() if model.crf else None
     else:
-        scores = model.scores(batch)
+        crf = isinstance(model.head, CRFHead)
         potentials = model.head.potentials() if crf else None
     scores = scores.float()
     if not crf:
         log_probs = scores.log_softmax(-1)  # (B, T, K)
         best, tags = log_probs.max(-1)  # (B, T)
         real = torch.ones_like(best) if batch.mask is None else batch.mask.to(best.dtype)
-        return tags, (best * real).sum(1)
+        return tags, (best * real).sum(1), intents
     trans, start, end = potentials
     tags = viterbi(scores, batch.mask, trans, start, end)  # (B, T)
     log_z = ForwardAlgorithm.apply(scores, trans, start, end, batch.mask)  # (B,)
-    return tags, sequence_score(scores, tags, batch.mask, trans, start, end) - log_z
+    return tags, sequence_score(scores, tags, batch.mask, trans, start, end) - log_z, intents

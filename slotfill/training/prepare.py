@@ -111,11 +111,11 @@ def prepare(cfg: Config) -> Prepared:
                                         m.embeddings_max_words, cfg.data.tokenizer)
         prepared.vocabs = vocabs.with_pretrained([w for w, _ in prepared.vectors.extra])
         return prepared
-    if cfg.model.transformer is not None and cfg.train.init is None:
-        from slotfill.models.transformer import load_pretrained
-
-        vocabs.subwords, prepared.transformer = load_pretrained(cfg.model.transformer)
     if cfg.train.init is None:
+        if cfg.model.transformer is not None:  # (with init, its weights and sub-words)
+            from slotfill.models.transformer import load_pretrained
+
+            vocabs.subwords, prepared.transformer = load_pretrained(cfg.model.transformer)
         return prepared
     initial = load_initial(cfg)
     if initial.vocabs.gazetteers != gazetteers:
