@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import warnings
+from collections.abc import Iterator
 from enum import Enum
 from pathlib import Path
 from typing import Annotated, Optional
@@ -117,3 +119,18 @@ def require_extra(extra: str, *modules: str) -> None:
         raise UsageError(f"This command needs {', '.join(missing)}",
                          f'install the extra: pip install "slotfill[{extra}]"')
 
+
+
+@contextlib.contextmanager
+def working(what: str) -> Iterator[None]:
+    """A spinner with the time so far on stderr while a long step runs (on a terminal
+    only: nothing in pipes, logs and tests)."""
+    if not err.is_terminal:
+        yield
+        return
+    from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+
+    with Progress(SpinnerColumn(), TextColumn(what), TimeElapsedColumn(), console=err,
+                  transient=True) as progress:
+        progress.add_task(what, total=None)
+        yield

@@ -24,6 +24,7 @@ from slotfill.cli.common import (
     out,
     pick_model,
     print_table,
+    working,
 )
 from slotfill.config import CORPUS_FORMATS
 
@@ -236,7 +237,8 @@ def data_check(
     from slotfill.data.check import check_corpus
 
     options = _read_options(corpus_format, tokenizer, locale, split, split_seed, strict)
-    result = check_corpus(path, corpus_format, options)
+    with working(f"checking {path}"):
+        result = check_corpus(path, corpus_format, options)
     if as_json:
         print(json.dumps(result.to_dict(), indent=2, ensure_ascii=False))
     else:
@@ -277,7 +279,8 @@ def data_convert(
     from slotfill.data.convert import convert_corpus
 
     options = _read_options(corpus_format, tokenizer, locale, split, split_seed, strict)
-    result = convert_corpus(source, output, to, corpus_format, force, options, scheme)
+    with working(f"converting {source} to {to}"):
+        result = convert_corpus(source, output, to, corpus_format, force, options, scheme)
     sizes = ", ".join(f"{k} {v}" for k, v in result.sizes.items())
     for warning in result.warnings:
         err.print(f"warning: {warning}", markup=False)

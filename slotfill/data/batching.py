@@ -12,14 +12,16 @@ never changes a result (see models/encoders.py).
 
 from __future__ import annotations
 
+from array import array
 from collections.abc import Sequence
 from dataclasses import dataclass
 
 import torch
 from torch import Tensor
 
+from slotfill.data.compact import ExampleArray, StringTable
 from slotfill.data.corpus import Example
-from slotfill.data.vocab import Vocabs
+from slotfill.data.vocab import Vocab, Vocabs
 
 
 @dataclass
@@ -70,33 +72,44 @@ class Batch:
 
 
 def encode_split(examples: Sequence[Example], vocabs: Vocabs,
-                 labels: bool = False) -> EncodedSplit:
+                 labels: bool = False, compact: bool = False) -> EncodedSplit:
     """Tensors for a split. With `labels` (training data), tags and intents are encoded
-    too, and every one of them must be in the vocabularies."""
-    lengths = torch.tensor([len(e.tokens) for e in examples], dtype=torch.long)
+    too, and every one of them must be in the vocabularies. `compact` stores the id
+    tensors as int32 (half the memory of a large training split; batches are int64)."""
+    arrays = examples if isinstance(examples, ExampleArray) else None
+    lengths = torch.tensor(arrays.lengths() if arrays else [len(e.tokens) for e in examples],
+                           dtype=torch.long)
     width = int(lengths.max()) if len(examples) else 0
     real = torch.arange(width) < lengths.unsqueeze(1)  # (N, T) True at real tokens
+    dtype = torch.int32 if compact else torch.long
 
-    def padded(ids: list[int]) -> Tensor:
-        out = torch.zeros(len(examples), width, dtype=torch.long)
-        out[real] = torch.tensor(ids, dtype=torch.long)
+    def padded(ids: list[int] | Tensor) -> Tensor:
+        out = torch.zeros(len(examples), width, dtype=dtype)
+        out[real] = torch.as_tensor(ids, dtype=dtype)
         return out
 
-    split = EncodedSplit(padded([vocabs.words.index(w) for e in examples for w in e.tokens]),
-                         lengths)
+    if arrays is not None:
+        split = EncodedSplit(padded(_lookup(vocabs.words, arrays.words, arrays.word_ids)),
+                             lengths)
+    else:
+        split = EncodedSplit(padded([vocabs.words.index(w) for e in examples
+                                     for w in e.tokens]), lengths)
     if labels:
-        split.tags = padded([vocabs.tags.index(t) for e in examples for t in e.tags])
+        split.tags = padded(_lookup(vocabs.tags, arrays.tags, arrays.tag_ids) if arrays
+                            else [vocabs.tags.index(t) for e in examples for t in e.tags])
         if vocabs.intents is not None:
-            split.intents = torch.tensor([vocabs.intents.index(e.intent) for e in examples])
-    if vocabs.chars is not None:
+            split.intents = (_lookup(vocabs.intents, arrays.intents, arrays.intent_ids)
+                             if arrays else
+                             torch.tensor([vocabs.intents.index(e.intent) for e in examples]))
+    if vocabs.chars is not None and arrays is not None:
+        # a row of `chars` for each distinct word of the arrays (row 0: padding)
+        split.spellings = padded(torch.frombuffer(arrays.word_ids, dtype=torch.int32) + 1)
+        split.chars = _spelled([""] + arrays.words.strings, vocabs)
+    elif vocabs.chars is not None:
         rows: dict[str, int] = {"": 0}
         split.spellings = padded([rows.setdefault(w, len(rows))
                                   for e in examples for w in e.tokens])
-        longest = max(map(len, rows))
-        split.chars = torch.zeros(len(rows), longest, dtype=torch.long)
-        for word, row in rows.items():
-            if word:
-                split.chars[row, :len(word)] = torch.tensor(vocabs.chars.encode(word))
+        split.chars = _spelled(list(rows), vocabs)
     if vocabs.gazetteers is not None:
         split.features = torch.zeros(len(examples), width, vocabs.gazetteers.size)
         for i, example in enumerate(examples):
@@ -113,13 +126,37 @@ def encode_split(examples: Sequence[Example], vocabs: Vocabs,
     return split
 
 
+def _lookup(vocab: Vocab, table: StringTable, ids: array) -> Tensor:
+    """(W,) the vocabulary ids of an ExampleArray's string ids (a KeyError for a string
+    the vocabulary lacks, as Vocab.index gives, or for an absent intent)."""
+    mapping = torch.tensor([vocab.index(s) for s in table.strings], dtype=torch.long)
+    if not len(ids):
+        return torch.zeros(0, dtype=torch.long)
+    ids = torch.frombuffer(ids, dtype=torch.int32).long()
+    if int(ids.min()) < 0:
+        raise KeyError(None)
+    return mapping[ids]
+
+
+def _spelled(words: list[str], vocabs: Vocabs) -> Tensor:
+    """(S, C_max) the character ids of each word; row 0 (the empty word) is padding."""
+    chars = torch.zeros(len(words), max(map(len, words)), dtype=torch.long)
+    for row, word in enumerate(words):
+        if word:
+            chars[row, :len(word)] = torch.tensor(vocabs.chars.encode(word))
+    return chars
+
+
 def make_batch(split: EncodedSplit, index: Tensor) -> Batch:
     lengths = split.lengths[index]
     width = int(lengths.max())
     device_index = index.to(split.words.device)
 
-    def rows(t: Tensor | None) -> Tensor | None:
-        return None if t is None else t.index_select(0, device_index)[:, :width]
+    def rows(t: Tensor | None) -> Tensor | None:  # int64 ids, also from a compact split
+        if t is None:
+            return None
+        t = t.index_select(0, device_index)[:, :width]
+        return t.long() if t.dtype == torch.int32 else t
 
     words = rows(split.words)
     uniform = bool((lengths == width).all())

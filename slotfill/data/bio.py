@@ -24,7 +24,8 @@ those the tags spell. Metrics, the CRF's transition constraints, `slotfill data 
 from __future__ import annotations
 
 import functools
-from collections.abc import Iterable, Sequence
+from collections import Counter
+from collections.abc import Iterable, Mapping, Sequence
 
 Span = tuple[str, int, int]  # (type, start, end) with `end` exclusive, in tokens
 
@@ -62,21 +63,21 @@ def scheme_of_tags(tags: Iterable[str]) -> str | None:
     return "bioes" if prefixes & {"E", "S", "L", "U", "M"} else None
 
 
-def detect_scheme(sequences: Iterable[Sequence[str]]) -> str:
-    """The scheme of a corpus's tag sequences: BIOES or BILOU by their prefixes, else IOB1
-    when more chunks begin with I- than with B- (a chunk beginning after O or another
-    type), else BIO."""
-    sequences = list(sequences)
-    named = scheme_of_tags(t for s in sequences for t in s)
+def detect_scheme(sequences: Iterable[Sequence[str]] | Mapping[Sequence[str], int]) -> str:
+    """The scheme of a corpus's tag sequences (or of a mapping from each distinct sequence
+    to its count): BIOES or BILOU by their prefixes, else IOB1 when more chunks begin with
+    I- than with B- (a chunk beginning after O or another type), else BIO."""
+    counted = sequences if isinstance(sequences, Mapping) else Counter(map(tuple, sequences))
+    named = scheme_of_tags(t for s in counted for t in s)
     if named is not None:
         return named
     starts = {"B": 0, "I": 0}
-    for tags in sequences:
+    for tags, count in counted.items():
         previous = ("O", "")
         for tag in tags:
             prefix, kind = split_tag(tag)
             if prefix in starts and not (previous[0] in starts and previous[1] == kind):
-                starts[prefix] += 1
+                starts[prefix] += count
             previous = (prefix, kind)
     return "iob1" if starts["I"] > starts["B"] else "bio"
 

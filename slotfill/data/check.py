@@ -13,10 +13,12 @@ lines. The report names the tag scheme (data/bio.py), detected from the training
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from slotfill.data.bio import SCHEMES, detect_scheme, extract_spans, transition_problems
+from slotfill.data.compact import ExampleArray, compact, tag_sequences
 from slotfill.data.corpus import Corpus, Example, ReadOptions, scan_corpus
 
 _EXAMPLES_SHOWN = 5  # per kind of warning
@@ -63,57 +65,87 @@ def check_corpus(path: str | Path, fmt: str = "auto",
 
 def scheme_of(corpus: Corpus) -> str:
     """The corpus's tag scheme, as its training tags show it (all tags without train)."""
-    examples = corpus.splits.get("train") or [e for s in corpus.splits.values() for e in s]
-    return detect_scheme(e.tags for e in examples)
+    splits = [corpus.splits["train"]] if corpus.splits.get("train") else \
+        list(corpus.splits.values())
+    counted: Counter = Counter()
+    for examples in splits:
+        counted.update(tag_sequences(examples))
+    return detect_scheme(counted)
 
 
-def split_stats(examples: list[Example]) -> SplitStats:
-    return SplitStats(
-        utterances=len(examples), tokens=sum(len(e.tokens) for e in examples),
-        tag_counts=Counter(t for e in examples for t in e.tags),
-        slot_counts=Counter(kind for e in examples for kind, _, _ in extract_spans(e.tags)),
-        intent_counts=Counter(e.intent for e in examples if e.intent is not None))
+def split_stats(examples: Sequence[Example]) -> SplitStats:
+    examples = compact(examples)
+    slots: Counter = Counter()
+    for tags, count in examples.tag_sequences().items():
+        for kind, _, _ in extract_spans(tags):
+            slots[kind] += count
+    return SplitStats(utterances=len(examples), tokens=len(examples.word_ids),
+                      tag_counts=examples.counts("tags"), slot_counts=slots,
+                      intent_counts=examples.counts("intents"))
 
 
 def oov_rates(corpus: Corpus) -> dict[str, float]:
-    known = {w for e in corpus.splits.get("train", []) for w in e.tokens}
+    known = set(compact(corpus.splits.get("train", [])).words.strings)
     rates = {}
     for name in ("valid", "test"):
-        tokens = [w for e in corpus.splits.get(name, []) for w in e.tokens]
-        if known and tokens:
-            rates[name] = sum(w not in known for w in tokens) / len(tokens)
+        counts = compact(corpus.splits.get(name, [])).counts("words")
+        total = sum(counts.values())
+        if known and total:
+            rates[name] = sum(n for w, n in counts.items() if w not in known) / total
     return rates
 
 
 def soft_problems(corpus: Corpus) -> list[str]:
-    """Warnings about a readable corpus: see the module docstring."""
+    """Warnings about a readable corpus: see the module docstring. It reads the splits'
+    arrays, so it makes an Example only for an utterance it names."""
     warnings: list[str] = []
     scheme = scheme_of(corpus)
-    for name, examples in corpus.splits.items():
-        bad = [f"{e.source or name}: {problem}" for e in examples
-               for problem in transition_problems(e.tags, scheme)]
+    splits = {name: compact(examples) for name, examples in corpus.splits.items()}
+    for name, examples in splits.items():
+        broken = {tags: problems for tags in examples.tag_sequences()
+                  if (problems := transition_problems(tags, scheme))}
+        bad = [f"{examples[i].source or name}: {problem}"
+               for i in _where(examples, "tags", broken)
+               for problem in broken[examples[i].tags]]
         warnings += _summarise(bad, f"{len(bad)} invalid {SCHEMES[scheme]} transitions in "
                                     f"{name}")
-    train = corpus.splits.get("train", [])
-    seen_text = {e.tokens for e in train}
-    seen_tags = {t for e in train for t in e.tags}
-    seen_intents = {e.intent for e in train}
+    train = splits.get("train", ExampleArray())
     for name in ("valid", "test"):
-        examples = corpus.splits.get(name, [])
+        examples = splits.get(name, ExampleArray())
         if not train or not examples:
             continue
+        texts = {train[i].tokens for i in _where(train, "words", _texts(examples), True)}
         shared = [f"{e.source or name}: {' '.join(e.tokens)}" for e in examples
-                  if e.tokens in seen_text]
+                  if e.tokens in texts]
         warnings += _summarise(shared, f"{len(shared)} utterances of {name} also occur in "
                                        "train")
-        tags = sorted({t for e in examples for t in e.tags} - seen_tags)
+        tags = sorted(set(examples.tags.strings) - set(train.tags.strings))
         if tags:
             warnings.append(f"tags only in {name}, never in train (they count as missed): "
                             + ", ".join(tags))
-        intents = sorted({e.intent for e in examples if e.intent} - seen_intents)
+        intents = sorted(set(examples.intents.strings) - set(train.intents.strings))
         if intents:
             warnings.append(f"intents only in {name}, never in train: " + ", ".join(intents))
     return warnings
+
+
+def _texts(examples: ExampleArray) -> set[tuple[str, ...]]:
+    return {tuple(examples.words.strings[j] for j in ids) for ids in examples.rows("words")}
+
+
+def _where(examples: ExampleArray, field: str, wanted, first_only: bool = False
+           ) -> list[int]:
+    """Indices of the utterances whose words or tags (`field`) are among `wanted` (tuples
+    of strings); with `first_only`, one index for each sequence found."""
+    table = examples.words if field == "words" else examples.tags
+    ids = {tuple(table.ids[s] for s in seq) for seq in wanted
+           if all(s in table.ids for s in seq)}
+    found, seen = [], set()
+    for i, row in enumerate(examples.rows(field)):
+        if row in ids and not (first_only and row in seen):
+            found.append(i)
+            seen.add(row)
+    return found
 
 
 def _summarise(items: list[str], headline: str) -> list[str]:

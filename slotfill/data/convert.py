@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from slotfill.data.bio import SCHEMES, convert_tags
+from slotfill.data.compact import ExampleArray
 from slotfill.data.corpus import ReadOptions, read_corpus, resolve_corpus_path
 from slotfill.data.example import SPLITS, Issues
 from slotfill.data.formats import FORMATS, WRITABLE
@@ -51,8 +52,9 @@ def convert_corpus(source: str | Path, output: Path, to: str, fmt: str = "auto",
         raise UsageError("The output is the input", "write the converted corpus elsewhere")
     corpus = read_corpus(source, fmt, SPLITS, optional=("test",), options=options)
     if scheme is not None:
-        corpus.splits = {name: [dataclasses.replace(e, tags=tuple(convert_tags(e.tags, scheme)))
-                                for e in examples] for name, examples in corpus.splits.items()}
+        corpus.splits = {name: ExampleArray(
+            dataclasses.replace(e, tags=tuple(convert_tags(e.tags, scheme))) for e in examples)
+            for name, examples in corpus.splits.items()}
     files = FORMATS[to].write(corpus.splits)
     tmp = output.with_name(f".{output.name}.{os.getpid()}.tmp")
     shutil.rmtree(tmp, ignore_errors=True)

@@ -19,6 +19,7 @@ from pathlib import Path
 
 from slotfill.config import BUNDLED, BUNDLED_ZH
 from slotfill.data.annotation import SLOT_NAME_RULE
+from slotfill.data.compact import ExampleArray, compact
 from slotfill.data.example import SPLITS, Example, Issues, ReadOptions, Written
 from slotfill.data.formats import FORMATS, detect_format
 from slotfill.errors import DataError
@@ -32,7 +33,7 @@ _MAX_REPORTED = 20
 class Corpus:
     path: Path
     format: str  # a name in data.formats.FORMATS
-    splits: dict[str, list[Example]]
+    splits: dict[str, ExampleArray]  # (any sequence of Examples where made by hand)
     warnings: list[str] = field(default_factory=list)  # soft problems: training goes on
     problems: list[str] = field(default_factory=list)  # hard problems (from scan_corpus)
     gazetteers: dict[str, list[tuple[str, ...]]] = field(default_factory=dict)  # Rasa's
@@ -76,7 +77,8 @@ def scan_corpus(path: str | Path, fmt: str = "auto", splits: tuple[str, ...] = S
     if options.locales and fmt != "massive":
         issues.error(f"data.locale applies to the massive format only; {root} is {fmt}: "
                      "remove data.locale")
-    data = FORMATS[fmt].read(root, options, issues, splits, optional)
+    data = {name: compact(examples) for name, examples in
+            FORMATS[fmt].read(root, options, issues, splits, optional).items()}
     issues.finish(SLOT_NAME_RULE)
     return Corpus(path=root, format=fmt, splits=data, warnings=issues.warnings,
                   problems=issues.problems, gazetteers=issues.gazetteers)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Iterable
 
+from slotfill.data.compact import ExampleArray
 from slotfill.data.gazetteer import Gazetteers
 from slotfill.data.subwords import Subwords
 
@@ -27,7 +28,12 @@ class Vocab:
     def build(cls, sequences: Iterable[Iterable[str]], specials: bool = True,
               min_freq: int = 1) -> Vocab:
         """Most frequent first, ties in first-seen order (deterministic)."""
-        counts = Counter(s for seq in sequences for s in seq)
+        return cls.from_counts(Counter(s for seq in sequences for s in seq), specials,
+                               min_freq)
+
+    @classmethod
+    def from_counts(cls, counts: Counter, specials: bool = True, min_freq: int = 1) -> Vocab:
+        """From occurrence counts in first-seen order, as `build` orders them."""
         items = [s for s, n in sorted(counts.items(), key=lambda kv: -kv[1]) if n >= min_freq]
         return cls(items, specials=specials)
 
@@ -92,6 +98,8 @@ class Vocabs:
     def build(cls, examples: Iterable, chars: bool = False,
               gazetteers: Gazetteers | None = None) -> Vocabs:
         """From training examples; `chars` adds a character vocabulary."""
+        if isinstance(examples, ExampleArray):
+            return cls._from_arrays(examples, chars, gazetteers)
         examples = list(examples)
         intents = [e.intent for e in examples if e.intent is not None]
         return cls(Vocab.build(e.tokens for e in examples),
@@ -99,6 +107,21 @@ class Vocabs:
                    Vocab.build([intents], specials=False) if intents else None,
                    Vocab.build(t for e in examples for t in e.tokens) if chars else None,
                    gazetteers=gazetteers)
+
+    @classmethod
+    def _from_arrays(cls, examples: ExampleArray, chars: bool,
+                     gazetteers: Gazetteers | None) -> Vocabs:
+        """As `build` orders them, from the arrays' counts (no Example is made)."""
+        words = examples.counts("words")
+        intents = examples.counts("intents")
+        spelled: Counter = Counter()
+        if chars:  # a word's first sighting precedes its characters' in the corpus
+            for word, n in words.items():
+                for c in word:
+                    spelled[c] += n
+        return cls(Vocab.from_counts(words), Vocab.from_counts(examples.counts("tags"), False),
+                   Vocab.from_counts(intents, False) if intents else None,
+                   Vocab.from_counts(spelled) if chars else None, gazetteers=gazetteers)
 
     def extend(self, other: Vocabs) -> tuple[Vocabs, dict[str, list[str]]]:
         """These vocabularies extended by what `other` holds beyond them (existing ids

@@ -19,7 +19,7 @@ not continuing the chunk (`span_marginals`).
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import NamedTuple
 
 import torch
@@ -43,10 +43,11 @@ class Transitions(NamedTuple):
 
 
 def allowed_transitions(tags: Sequence[str],
-                        observed: Iterable[Sequence[str]] = ()) -> Transitions:
+                        observed: Iterable[Sequence[str]] | Mapping[Sequence[str], int] = ()
+                        ) -> Transitions:
     """What the scheme of the `observed` gold sequences allows (data/bio.py; without
     sequences, the scheme the tag names show, else BIO), plus anything they contain."""
-    observed = list(observed)
+    observed = observed if isinstance(observed, Mapping) else list(observed)  # (or counted)
     scheme = detect_scheme(observed) if observed else scheme_of_tags(tags) or "bio"
     allowed = torch.tensor([[may_follow(a, b, scheme) for b in tags] for a in tags],
                            dtype=torch.bool)

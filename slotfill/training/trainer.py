@@ -16,6 +16,7 @@ import torch
 
 from slotfill.config import Config
 from slotfill.data.batching import Batch, EncodedSplit, batches_for, encode_split, make_batch
+from slotfill.data.compact import tag_sequences
 from slotfill.data.vocab import UNK, Vocabs
 from slotfill.errors import ConfigError, RunDirError
 from slotfill.models import build_model
@@ -59,7 +60,7 @@ class Trainer:
         self.augment = (SlotSubstitution(examples, tc.augment, self.vocabs.tags,
                                          self.vocabs.gazetteers, tc.seed)
                         if tc.augment else None)
-        self.model = build_model(cfg.model, self.vocabs, (e.tags for e in examples))
+        self.model = build_model(cfg.model, self.vocabs, tag_sequences(examples))
         prepared.initialise(self.model)  # train.init's weights, pretrained vectors
         self.model.to(self.device)
         self.model.set_label_smoothing(tc.label_smoothing)
@@ -159,7 +160,7 @@ class Trainer:
 
     def _encode(self, examples) -> EncodedSplit:
         """This epoch's training examples as tensors, with the teachers' targets."""
-        split = encode_split(examples, self.vocabs, labels=True).to(self.device)
+        split = encode_split(examples, self.vocabs, labels=True, compact=True).to(self.device)
         return split if self.soft_targets is None else self.soft_targets.attach(split,
                                                                                 examples)
 

@@ -9,11 +9,13 @@ utterance per line.
 
 from __future__ import annotations
 
+from itertools import zip_longest
 from pathlib import Path
 
 from slotfill.data.annotation import token_example
+from slotfill.data.compact import ExampleArray
 from slotfill.data.example import SPLITS, Example, Issues, ReadOptions
-from slotfill.data.formats.files import read_lines, read_splits
+from slotfill.data.formats.files import Lines, read_splits
 
 NAME = "atis"
 DESCRIPTION = "directories train/, valid/ (or dev/), test/ with seq.in, seq.out, label"
@@ -41,33 +43,42 @@ def read_split(folder: Path, options: ReadOptions, issues: Issues) -> list[Examp
         issues.error(f"{p}: file missing")
     if missing:
         return None
-    words = read_lines(seq_in, issues)
-    tags = read_lines(seq_out, issues)
-    intents = read_lines(label, issues) if label.is_file() else None
-    if words is None or tags is None or (label.is_file() and intents is None):
-        return None
-    if len(words) != len(tags):
-        issues.error(f"{seq_out}: {len(tags)} lines but {seq_in} has {len(words)}")
-        return None
-    if intents is not None and len(intents) != len(words):
-        issues.error(f"{label}: {len(intents)} lines but {seq_in} has {len(words)}")
-        return None
-    examples = []
-    for i, (line_in, line_out) in enumerate(zip(words, tags)):
+    streams = [Lines(seq_in, issues), Lines(seq_out, issues)]
+    if label.is_file():
+        streams.append(Lines(label, issues))
+    examples = ExampleArray()
+    counts = [0] * len(streams)  # lines of each file, to report files of other lengths
+    found: list[tuple[str, str]] = []  # (error | warn, message): told when the lengths agree
+    for i, row in enumerate(zip_longest(*streams)):  # the files in step, a line at a time
+        for k, line in enumerate(row):
+            counts[k] += line is not None
+        if None in row:
+            continue
+        line_in, line_out, intent = row if len(row) == 3 else (*row, None)
         tokens, labels = line_in.split(), line_out.split()
         if len(tokens) != len(labels):
-            issues.error(f"{seq_out}:{i + 1}: {len(labels)} tags for {len(tokens)} tokens "
-                         f"in {seq_in}:{i + 1}")
+            found.append(("error", f"{seq_out}:{i + 1}: {len(labels)} tags for "
+                                   f"{len(tokens)} tokens in {seq_in}:{i + 1}"))
             continue
         if not tokens:
-            issues.warn(f"{seq_in}:{i + 1}: blank line skipped")
+            found.append(("warn", f"{seq_in}:{i + 1}: blank line skipped"))
             continue
-        intent = intents[i].strip() if intents is not None else None
-        if intents is not None and not intent:
-            issues.error(f"{label}:{i + 1}: empty intent")
-            continue
+        if intent is not None:
+            intent = intent.strip()
+            if not intent:
+                found.append(("error", f"{label}:{i + 1}: empty intent"))
+                continue
         examples.append(token_example(tokens, labels, intent, f"{seq_out}:{i + 1}",
                                       options.tokenizer))
+    if any(stream.failed for stream in streams):
+        return None
+    for stream, count in zip(streams[1:], counts[1:]):
+        if count != counts[0]:
+            issues.error(f"{stream.path}: {count} lines but {seq_in} has {counts[0]}")
+    if len(set(counts)) > 1:
+        return None
+    for kind, message in found:
+        getattr(issues, kind)(message)
     return examples
 
 

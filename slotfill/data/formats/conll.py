@@ -14,8 +14,9 @@ from __future__ import annotations
 from pathlib import Path
 
 from slotfill.data.annotation import token_example
+from slotfill.data.compact import ExampleArray
 from slotfill.data.example import SPLITS, Example, Issues, ReadOptions
-from slotfill.data.formats.files import locate_split, read_lines, read_splits
+from slotfill.data.formats.files import Lines, locate_split, read_splits
 
 NAME = "conll"
 DESCRIPTION = "files train.txt, valid.txt (or dev), test.txt with `token tag` lines"
@@ -35,10 +36,8 @@ def read(path: Path, options: ReadOptions, issues: Issues, splits: tuple[str, ..
 
 def read_file(path: Path, options: ReadOptions, issues: Issues) -> list[Example] | None:
     """The file's examples, or None when it could not be read."""
-    lines = read_lines(path, issues)
-    if lines is None:
-        return None
-    examples: list[Example] = []
+    lines = Lines(path, issues)  # read as the loop goes
+    examples = ExampleArray()
     tokens: list[str] = []
     tags: list[str] = []
     intent: str | None = None
@@ -73,7 +72,7 @@ def read_file(path: Path, options: ReadOptions, issues: Issues) -> list[Example]
             tokens.append(columns[0])
             tags.append(columns[-1])
     flush()
-    return examples
+    return None if lines.failed else examples
 
 
 def write(splits: dict[str, list[Example]]) -> dict[str, bytes]:

@@ -4,9 +4,10 @@ and splitting a corpus that comes without splits."""
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
+from slotfill.data.compact import ExampleArray
 from slotfill.data.example import SPLITS, Example, Issues, ReadOptions
 from slotfill.data.splitting import stratified_split
 
@@ -14,60 +15,76 @@ SPLIT_NAMES = {"train": ("train",), "valid": ("valid", "dev"), "test": ("test",)
 ReadFile = Callable[[Path, ReadOptions, Issues], "list[Example] | None"]
 
 
+class Lines:
+    """The lines of a UTF-8 text file without line endings (\\n or \\r\\n), read as they
+    are iterated: a file's size never matters. A file that cannot be read or is not UTF-8
+    is a problem naming file (and line); iteration stops there and `failed` is set."""
+
+    def __init__(self, path: Path, issues: Issues) -> None:
+        self.path, self.issues, self.failed = path, issues, False
+
+    def __iter__(self) -> Iterator[str]:
+        try:
+            f = open(self.path, "rb")
+        except OSError as exc:
+            self._fail(f"{self.path}: cannot read ({exc.strerror})")
+            return
+        with f:
+            for number, raw in enumerate(f, start=1):
+                try:
+                    line = raw.decode("utf-8")
+                except UnicodeDecodeError as exc:
+                    self._fail(f"{self.path}:{number}: not valid UTF-8 (byte "
+                               f"0x{raw[exc.start]:02x}); save the file as UTF-8")
+                    return
+                if number == 1 and line.startswith("\ufeff"):
+                    line = line[1:]
+                yield line.rstrip("\n").rstrip("\r")
+
+    def _fail(self, message: str) -> None:
+        self.failed = True
+        self.issues.error(message)
+
+
 def read_lines(path: Path, issues: Issues) -> list[str] | None:
     """Lines of a UTF-8 text file without line endings (\\n or \\r\\n); None if unreadable."""
-    try:
-        raw = path.read_bytes()
-    except OSError as exc:
-        issues.error(f"{path}: cannot read ({exc.strerror})")
-        return None
-    try:
-        text = raw.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        line = raw[: exc.start].count(b"\n") + 1
-        issues.error(f"{path}:{line}: not valid UTF-8 (byte 0x{raw[exc.start]:02x}); "
-                     "save the file as UTF-8")
-        return None
-    if text.startswith("\ufeff"):
-        text = text[1:]
-    lines = text.split("\n")
-    if lines and lines[-1] == "":
-        lines.pop()
-    return [line.rstrip("\r") for line in lines]
+    lines = Lines(path, issues)
+    read = list(lines)
+    return None if lines.failed else read
 
 
 def read_json_lines(path: Path, issues: Issues) -> list[tuple[int, dict]] | None:
     """(line number, object) for each non-blank line; a line that is not a JSON object is
     a problem naming file and line."""
-    lines = read_lines(path, issues)
-    if lines is None:
-        return None
-    objects = []
+    lines = Lines(path, issues)
+    objects = list(_json_objects(lines, issues))
+    return None if lines.failed else objects
+
+
+def _json_objects(lines: Lines, issues: Issues) -> Iterator[tuple[int, dict]]:
     for number, line in enumerate(lines, start=1):
         if not line.strip():
             continue
         try:
             value = json.loads(line)
         except json.JSONDecodeError as exc:
-            issues.error(f"{path}:{number}: not valid JSON ({exc.msg} at column "
+            issues.error(f"{lines.path}:{number}: not valid JSON ({exc.msg} at column "
                          f"{exc.colno})")
             continue
         if not isinstance(value, dict):
-            issues.error(f"{path}:{number}: expected a JSON object, got "
+            issues.error(f"{lines.path}:{number}: expected a JSON object, got "
                          f"{type(value).__name__}")
             continue
-        objects.append((number, value))
-    return objects
+        yield number, value
 
 
-def json_examples(path: Path, issues: Issues, make) -> list[Example] | None:
+def json_examples(path: Path, issues: Issues, make) -> ExampleArray | None:
     """`make(obj, where)` (an Example, or None after reporting a problem) for each object
-    of a JSON Lines file; None if the file cannot be read."""
-    objects = read_json_lines(path, issues)
-    if objects is None:
-        return None
-    made = (make(obj, f"{path}:{number}") for number, obj in objects)
-    return [example for example in made if example is not None]
+    of a JSON Lines file, read a line at a time; None if the file cannot be read."""
+    lines = Lines(path, issues)
+    made = (make(obj, f"{path}:{number}") for number, obj in _json_objects(lines, issues))
+    examples = ExampleArray(example for example in made if example is not None)
+    return None if lines.failed else examples
 
 
 def valid_intent(intent, where: str, issues: Issues) -> bool:
