@@ -1,7 +1,8 @@
 """slotfill: train, evaluate and run slot-filling taggers, from the command line or Python.
 
 The public API is what this package exports (`__all__`): `load`, `train`, `evaluate`,
-`Config`, and the result types `Tagger`, `Result`, `Slot`, `TrainResult`, `Evaluation`.
+`Config`, and the result types `Tagger`, `Result`, `Slot`, `Alternative`, `TrainResult`,
+`Evaluation`.
 Every other module (`slotfill.models`, `slotfill.training`, ...) is private: it may
 change in any release. Names are resolved on first use, so `import slotfill` imports no
 torch (`slotfill --help` depends on it).
@@ -23,6 +24,7 @@ from typing import TYPE_CHECKING, Any
 __version__ = "0.1.0"
 
 _EXPORTS = {
+    "Alternative": "slotfill.api",
     "Config": "slotfill.config",
     "Evaluation": "slotfill.api",
     "Result": "slotfill.api",
@@ -36,7 +38,17 @@ _EXPORTS = {
 __all__ = ["__version__", *_EXPORTS]
 
 if TYPE_CHECKING:
-    from slotfill.api import Evaluation, Result, Slot, Tagger, TrainResult, evaluate, load, train
+    from slotfill.api import (
+        Alternative,
+        Evaluation,
+        Result,
+        Slot,
+        Tagger,
+        TrainResult,
+        evaluate,
+        load,
+        train,
+    )
     from slotfill.config import Config
 
 

@@ -19,8 +19,8 @@ if TYPE_CHECKING:
     from slotfill.analysis.evaluate import EvalResult
     from slotfill.serving.predict import Predictor
 
-__all__ = ["Evaluation", "Result", "Slot", "Tagger", "TrainResult", "evaluate", "load",
-           "train"]
+__all__ = ["Alternative", "Evaluation", "Result", "Slot", "Tagger", "TrainResult", "evaluate",
+           "load", "train"]
 
 
 @dataclass(frozen=True)
@@ -48,11 +48,46 @@ class Slot:
 
 
 @dataclass(frozen=True)
+class Alternative:
+    """One of an utterance's most probable tag sequences (`Tagger.predict(...,
+    n_best=K)`): its `probability`, a tag per token, and its slots. A CRF's probability
+    is exact; a softmax head's is the product of the words' tag probabilities, an
+    approximation (the words' choices are not independent). A slot's `confidence` is
+    what the answer's slots carry, so the same span has the same confidence in every
+    alternative of a CRF.
+
+    Examples:
+        >>> from slotfill import Alternative, Slot
+        >>> alternative = Alternative(0.81, ["O", "B-toloc.city_name"],
+        ...                           [Slot("toloc.city_name", "Taipei", 7, 13, 0.98)])
+        >>> alternative.to_dict()["probability"]
+        0.81
+    """
+
+    probability: float
+    tags: list[str]
+    slots: list[Slot]
+
+    def to_dict(self) -> dict[str, Any]:
+        """The alternative as `slotfill predict --json --n-best K` writes it."""
+        return {"probability": self.probability, "tags": list(self.tags),
+                "slots": [slot.to_dict() for slot in self.slots]}
+
+    @classmethod
+    def from_dict(cls, raw: Mapping[str, Any]) -> Alternative:
+        return cls(raw["probability"], list(raw["tags"]), [Slot(**s) for s in raw["slots"]])
+
+
+@dataclass(frozen=True)
 class Result:
     """What a tagger found in one utterance. `tokens` are the words as written in `text`,
     `tags` one BIO tag per token; `intent_confidence` is the model's probability of
     `intent` (for a `model.multi_intent` model, of exactly that set of intents, `intents`).
     Both are None for a model that predicts no intents (and for an utterance without words).
+    `n_best` (with `Tagger.predict(..., n_best=K)`, else None) lists the K most probable
+    tag sequences, most probable first, each an `Alternative`; the first is the answer
+    (`tags` and `slots`) unless `min_confidence` dropped slots from it. The intent is no
+    part of the list: it stays the utterance's one answer.
 
     Examples:
         >>> from slotfill import Result, Slot
@@ -72,6 +107,7 @@ class Result:
     intent: str | None = None
     intent_confidence: float | None = None
     with_intent: bool = field(default=False, repr=False)  # the model predicts intents
+    n_best: list[Alternative] | None = None
 
     @property
     def intents(self) -> list[str]:
@@ -103,14 +139,19 @@ class Result:
         if self.with_intent:
             out["intent"] = self.intent
             out["intent_confidence"] = self.intent_confidence
+        if self.n_best is not None:
+            out["n_best"] = [alternative.to_dict() for alternative in self.n_best]
         return out
 
     @classmethod
     def from_dict(cls, raw: Mapping[str, Any]) -> Result:
         """The inverse of `to_dict`."""
+        n_best = raw.get("n_best")
         return cls(raw["text"], list(raw["tokens"]), list(raw["tags"]),
                    [Slot(**slot) for slot in raw["slots"]], raw.get("intent"),
-                   raw.get("intent_confidence"), with_intent="intent" in raw)
+                   raw.get("intent_confidence"), with_intent="intent" in raw,
+                   n_best=None if n_best is None else [Alternative.from_dict(a)
+                                                       for a in n_best])
 
 
 class Tagger:
@@ -168,11 +209,19 @@ class Tagger:
         return [i for i in self._predictor.vocabs.intents.itos if not i.startswith("<")]
 
     def predict(self, texts: str | Iterable[str], min_confidence: float = 0.0, *,
-                workers: int = 1) -> list[Result] | Iterator[Result]:
+                workers: int = 1, n_best: int | None = None
+                ) -> list[Result] | Iterator[Result]:
         """Tag raw utterances, one `Result` per text, in order (a text without words gets
         a `Result` without tokens). Text is tokenised as the model's training data was;
         slots whose confidence is below `min_confidence` are dropped and their tags
         become `O`.
+
+        `n_best=K` also lists each utterance's K most probable tag sequences in
+        `Result.n_best` (`Alternative`s, most probable first, distinct; fewer where
+        fewer are possible, as for a one-word utterance; the one sequence of an
+        utterance without words): a CRF's by k-best Viterbi, exact; a softmax head's
+        the K best products of the words' tag probabilities. `min_confidence` leaves
+        them as the model ranks them. A seq2seq model has no n-best (a UsageError).
 
         A single string is one utterance, and a list or tuple gives a list (indexable:
         `predict([text])[0]`). Any other iterable (a generator, an open file: each line
@@ -193,18 +242,26 @@ class Tagger:
             >>> lines = (f"fly to {city}" for city in ["Boston", "Denver"])
             >>> [r.tokens[-1] for r in model.predict(lines)]
             ['Boston', 'Denver']
+            >>> result = model.predict("arrive Taipei on Nov 2nd", n_best=3)[0]
+            >>> result.n_best[0].tags == result.tags
+            True
+            >>> ranked = [a.probability for a in result.n_best]
+            >>> ranked == sorted(ranked, reverse=True) and sum(ranked) <= 1
+            True
         """
         if isinstance(texts, str):
             texts = [texts]
-        results = self._stream(texts, min_confidence, workers)
+        if n_best is not None:  # refused at once, not when the first result is due
+            self._predictor.check_n_best(n_best)
+        results = self._stream(texts, min_confidence, workers, n_best)
         return list(results) if isinstance(texts, Sequence) else results
 
     def _stream(self, texts: Iterable[str], min_confidence: float,
-                workers: int) -> Iterator[Result]:
+                workers: int, n_best: int | None) -> Iterator[Result]:
         from slotfill.serving.predict import drop_unsure
         from slotfill.serving.stream import tag_stream
 
-        for raw in tag_stream(self._predictor, texts, workers=workers):
+        for raw in tag_stream(self._predictor, texts, workers=workers, n_best=n_best):
             yield Result.from_dict(drop_unsure(raw, min_confidence))
 
     def tag(self, tokens: Sequence[str]) -> list[str]:

@@ -89,7 +89,8 @@ def test_health(client, predictor):
     assert response.status_code == 200
     health = response.json()
     assert health["status"] == "ok" and health["model"] == "tiny.pt"
-    assert health["limits"] == {"max_utterances": 3, "max_tokens": 8, "max_body_bytes": 2000}
+    assert health["limits"] == {"max_utterances": 3, "max_tokens": 8, "max_body_bytes": 2000,
+                                "max_n_best": 20}
     tags = health["labels"]["tags"]
     assert "O" in tags and all(t == "O" or t[:2] in ("B-", "I-") for t in tags)
     slots = health["labels"]["slots"]

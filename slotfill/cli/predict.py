@@ -68,11 +68,23 @@ def predict(
     min_confidence: Annotated[float, typer.Option(
         "--min-confidence", metavar="P", min=0.0, max=1.0,
         help="drop slots whose confidence is below P (their tags become O)")] = 0.0,
+    n_best: Annotated[Optional[int], typer.Option(
+        "--n-best", metavar="K",
+        help="also list the K most probable tag sequences of each utterance, with their "
+             "probabilities and slots (table and jsonl formats; the first is the answer)")]
+        = None,
     device: DeviceOption = Device.cpu,
 ) -> None:
     """Tag raw text with a trained model and show the slots it finds, with their
     confidence (the probability the model gives the span). Python: slotfill.load."""
     fmt = _pick_format(output_format, as_json, output)
+    if n_best is not None:
+        from slotfill.serving.nbest import check_n_best
+
+        check_n_best(n_best, "--n-best")
+        if fmt not in (OutputFormat.table, OutputFormat.jsonl):
+            raise UsageError(f"--n-best and --format {fmt.value} do not fit together",
+                             "n-best lists are written in the table and jsonl formats")
     paths = _input_paths(texts or [], files or [])
     from slotfill.api import load
     from slotfill.serving.stream import BATCH, LineReader
@@ -81,11 +93,13 @@ def predict(
     reader = LineReader(paths) if paths is not None else None
     interactive = reader is not None and "-" in paths and sys.stdin.isatty()
     if reader is None:
-        results = tagger.predict(texts, min_confidence, workers=workers)
+        results = tagger.predict(texts, min_confidence, workers=workers, n_best=n_best)
     elif interactive:  # someone at the keyboard: answer each line at once, not 256 at a time
-        results = (r for line in reader for r in tagger.predict([line], min_confidence))
+        results = (r for line in reader
+                   for r in tagger.predict([line], min_confidence, n_best=n_best))
     else:
-        results = tagger.predict(iter(reader), min_confidence, workers=workers)
+        results = tagger.predict(iter(reader), min_confidence, workers=workers,
+                                 n_best=n_best)
     # on stderr, unless the records go to the same terminal
     show_progress = reader is not None and err.is_terminal and (
         output is not None or not out.is_terminal)
@@ -217,7 +231,42 @@ def show_prediction(result, console: Console = out) -> None:
     for slot in result.slots:
         console.print(f"  {slot.slot} = [green]{escape_markup(slot.value)}[/] "
                       f"[dim]({slot.start}-{slot.end}, confidence {slot.confidence:.2f})[/]")
+    if result.n_best is not None:
+        show_alternatives(result.n_best, console)
     console.print()
+
+
+def show_alternatives(alternatives, console: Console = out) -> None:
+    """An n-best list for people: a line per tag sequence with its probability, the
+    first with its slots, the others with what differs from the first (the slots it
+    lacks, and the words left without a slot)."""
+    console.print(f"  {len(alternatives)} most probable tag sequences (after the first, "
+                  "what differs from it):")
+    first = alternatives[0]
+    for rank, alternative in enumerate(alternatives, 1):
+        if rank == 1:
+            shown = ", ".join(f"{s.slot} = {s.value}" for s in first.slots) or "(no slots)"
+        else:
+            shown = ", ".join(_differences(first, alternative))
+        p = alternative.probability
+        console.print(f"  {rank:>3}. {p:.3f}  {escape_markup(shown)}" if p >= 0.0005 else
+                      f"  {rank:>3}. {p:.0e}  {escape_markup(shown)}")
+
+
+def _differences(first, other) -> list[str]:
+    """`other`'s slots that `first` lacks, then `first`'s slots whose words `other`
+    leaves without any slot; the same slots in other tags: those tags."""
+    def key(slot):
+        return slot.slot, slot.start, slot.end
+
+    theirs = {key(s) for s in first.slots}
+    added = [s for s in other.slots if key(s) not in theirs]
+    mine = {key(s) for s in other.slots}
+    dropped = [s for s in first.slots if key(s) not in mine and not any(
+        a.start < s.end and s.start < a.end for a in other.slots)]
+    found = [f"{s.slot} = {s.value}" for s in added] + [f"no slot at {s.value}"
+                                                        for s in dropped]
+    return found or [f"the same slots, tags {' '.join(other.tags)}"]
 
 
 # ---------------------------------------------------------------- progress

@@ -56,6 +56,9 @@ def serve(
         "--max-tokens", help="most tokens per utterance", min=1)] = 512,
     max_body_bytes: Annotated[int, typer.Option(
         "--max-body-bytes", help="largest request body", min=1)] = 1 << 20,
+    max_n_best: Annotated[int, typer.Option(
+        "--max-n-best", help="largest \"n_best\" a request may ask for (tag sequences "
+                             "listed per utterance)", min=1)] = 20,
     max_batch: Annotated[int, typer.Option(
         "--max-batch", help="most utterances tagged in one forward pass (requests that "
                             "arrive together share a pass)", min=1)] = 64,
@@ -114,7 +117,7 @@ def serve(
         backend = LabelStudioSettings(label_studio_url, label_studio_api_key, retrain_dir,
                                       basic_auth_from_env(), min_annotations, retrain_epochs)
     run_server(pick_model(model), host, port,
-               Limits(max_utterances, max_tokens, max_body_bytes),
+               Limits(max_utterances, max_tokens, max_body_bytes, max_n_best),
                device=str(resolve_device(device.value)),
                batching=Batching(max_batch, max_wait_ms, max_queue), workers=workers,
                label_studio=backend)

@@ -9,7 +9,8 @@ negative score, unless the training data itself contains them.
 
 The forward algorithm runs one (B, K) x (K, K) matrix product per step in probability
 space, renormalised at every step, instead of a (B, K, K) logsumexp: the same value, with
-several times fewer operations. Viterbi keeps the max-plus form.
+several times fewer operations. Viterbi keeps the max-plus form; k-best Viterbi
+(`k_best_viterbi`) keeps the n best prefixes ending in each tag at each step instead of one.
 
 Confidence: a span's probability under the CRF (the sum over every tag sequence that
 holds exactly this chunk) comes from the forward and backward log-potentials: the prefix
@@ -34,6 +35,9 @@ from slotfill.data.bio import (
 )
 
 FORBIDDEN = -1e4
+# Candidate scores that k-best Viterbi holds at once, (rows, K, n, K) per step: bigger
+# batches are decoded in slices of rows, so memory stays near 128 MB whatever K and n.
+K_BEST_BUDGET = 1 << 25
 
 
 class Transitions(NamedTuple):
@@ -330,6 +334,58 @@ def viterbi(scores: Tensor, mask: Tensor | None, trans: Tensor, start: Tensor,
         tag = pointer.gather(1, tag.unsqueeze(1)).squeeze(1)
         path.append(tag)
     return torch.stack(path[::-1], dim=1)  # (B, T)
+
+
+@torch.no_grad()
+def k_best_viterbi(scores: Tensor, mask: Tensor | None, trans: Tensor, start: Tensor,
+                   end: Tensor, n: int) -> tuple[Tensor, Tensor]:
+    """The n best tag sequences (B, n, T) for emissions (B, T, K) and their scores (B, n),
+    best first; positions past a length repeat the last tag. Potentials of -inf make
+    sequences impossible (`without_forbidden`): where fewer than n sequences are possible
+    (at most K ** length), the ranks beyond them score -inf and their tags are
+    meaningless. Each step keeps, for every tag, the n best prefixes ending in it, with
+    back-pointers to (previous tag, rank): n = 1 is `viterbi`, the same sums in the same
+    order, and the sequences found are distinct."""
+    if n < 1:
+        raise ValueError(f"n must be at least 1, got {n}")
+    B, T, K = scores.shape
+    rows = max(1, K_BEST_BUDGET // (K * K * n))
+    if B > rows:  # one slice of rows at a time: each row's answer is its own
+        parts = [k_best_viterbi(scores[i:i + rows], None if mask is None else
+                                mask[i:i + rows], trans, start, end, n)
+                 for i in range(0, B, rows)]
+        return torch.cat([p[0] for p in parts]), torch.cat([p[1] for p in parts])
+    best = scores.new_full((B, K, n), float("-inf"))  # (B, K, n): the n best prefixes
+    best[:, :, 0] = start + scores[:, 0]  # one prefix of one tag
+    itself = torch.arange(K * n, device=scores.device).view(K, n)  # entries: tag * n + rank
+    pointers = []
+    for t in range(1, T):
+        candidates = best.unsqueeze(3) + trans.view(1, K, 1, K)  # (B, K_prev, n, K)
+        candidates = candidates.flatten(1, 2).transpose(1, 2)  # (B, K, K_prev * n)
+        value, pointer = candidates.topk(n, dim=2)  # (B, K, n), sorted, best first
+        value = value + scores[:, t].unsqueeze(2)
+        if mask is not None:  # past the end: carry the prefixes, each points to itself
+            keep = mask[:, t].view(B, 1, 1)
+            value = torch.where(keep, value, best)
+            pointer = torch.where(keep, pointer, itself)
+        pointers.append(pointer)
+        best = value
+    total, entry = (best + end.view(1, K, 1)).flatten(1).topk(n, dim=1)  # (B, n)
+    path = [entry]
+    for pointer in reversed(pointers):
+        entry = pointer.flatten(1).gather(1, entry)  # (B, n): the entry one step back
+        path.append(entry)
+    return torch.stack(path[::-1], dim=2) // n, total  # (B, n, T), (B, n)
+
+
+def without_forbidden(trans: Tensor, start: Tensor, end: Tensor
+                      ) -> tuple[Tensor, Tensor, Tensor]:
+    """Potentials (as `CRFHead.potentials` gives them) with the scheme's forbidden
+    transitions, first and last tags at -inf: impossible rather than improbable, so that
+    k-best Viterbi lists only sequences the scheme allows. Learned scores stay far above
+    FORBIDDEN / 2 (an ensemble's members share their training data, so they forbid the
+    same ones, and the mean of FORBIDDEN is FORBIDDEN)."""
+    return tuple(torch.where(p > FORBIDDEN / 2, p, float("-inf")) for p in (trans, start, end))
 
 
 def _log_matmul(log_v: Tensor, exp_trans: Tensor, shift: Tensor) -> Tensor:

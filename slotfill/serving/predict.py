@@ -1,5 +1,6 @@
 """Tag raw text: a Predictor loads a checkpoint once and tags many utterances, reporting
-slots against the original text (data/tokenize.py splits it)."""
+slots against the original text (data/tokenize.py splits it), and on request each
+utterance's n most probable tag sequences (nbest.py)."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ from slotfill.data.bio import extract_spans
 from slotfill.data.corpus import Example
 from slotfill.data.tokenize import Token, tokenize
 from slotfill.models.checkpoint import load_checkpoint
+from slotfill.serving.nbest import Ranked, check_model, check_n_best, empty_sequences, tag_n_best
 
 # Up to one padded position per real token before a batch is split: each batch's
 # forward pass has a fixed cost of about a hundred padded positions, and the utterances
@@ -39,11 +41,15 @@ class Predictor:
         self.predicts_intents = ckpt.predicts_intents
 
     def predict(self, texts: Sequence[str],
-                tokenized: Sequence[list[Token]] | None = None) -> list[dict]:
+                tokenized: Sequence[list[Token]] | None = None,
+                n_best: int | None = None) -> list[dict]:
         """One result per text: {text, tokens, tags, slots: [{slot, value, start, end,
         confidence}]}, plus `intent` and `intent_confidence` when the model predicts
-        intents. `tokenized`: the texts already split by `self.tokenize`, when the caller
-        has them. Confidences are probabilities (models/tagger.py)."""
+        intents, and with `n_best` its n most probable tag sequences (`alternatives`).
+        `tokenized`: the texts already split by `self.tokenize`, when the caller has
+        them. Confidences are probabilities (models/tagger.py)."""
+        if n_best is not None:
+            self.check_n_best(n_best)
         if tokenized is None:
             tokenized = [self.tokenize(text) for text in texts]
         predicted = self.tag([tuple(t.norm for t in tokens) for tokens in tokenized],
@@ -55,7 +61,35 @@ class Predictor:
                                          predicted.intent_confidence):
                 result["intent"] = intent
                 result["intent_confidence"] = p
+        if n_best is not None:
+            for result, found in zip(results, self.alternatives(texts, tokenized, n_best)):
+                result["n_best"] = found
         return results
+
+    def check_n_best(self, n: object, name: str = "n_best") -> int:
+        """`n` if it is a whole number of at least 1 and the model can list n-best
+        sequences, else a UsageError (naming the option `name`)."""
+        check_model(self.model)
+        return check_n_best(n, name)
+
+    def alternatives(self, texts: Sequence[str], tokenized: Sequence[list[Token]],
+                     n: int) -> list[list[dict]]:
+        """Per text, up to n tag sequences, most probable first: [{probability, tags,
+        slots}], the slots as `predict` gives them; the first is `predict`'s answer
+        unless two sequences score exactly the same. Fewer where fewer are possible."""
+        nonempty = [i for i, tokens in enumerate(tokenized) if tokens]
+        found: list[list[Ranked]] = [empty_sequences() for _ in texts]
+        if nonempty:
+            examples = [Example(tuple(t.norm for t in tokenized[i]), ()) for i in nonempty]
+            split = encode_split(examples, self.vocabs).to(self.device)
+            ranked = tag_n_best(self.model, split, self.vocabs, n, self.batch_size,
+                                PADDING_SLACK)
+            for i, sequences in zip(nonempty, ranked):
+                found[i] = sequences
+        return [[{"probability": one.probability, "tags": one.tags,
+                  "slots": _slots(text, tokens, one.tags, one.confidence)}
+                 for one in sequences]
+                for text, tokens, sequences in zip(texts, tokenized, found)]
 
     def tokenize(self, text: str) -> list[Token]:
         """The text's tokens as the model was trained to read them (its data.tokenizer)."""
@@ -89,12 +123,18 @@ class Predictor:
 
 def _result(text: str, tokens: list[Token], tags: list[str],
             confidence: dict[tuple[int, int], float]) -> dict:
+    return {"text": text, "tokens": [t.text for t in tokens], "tags": tags,
+            "slots": _slots(text, tokens, tags, confidence)}
+
+
+def _slots(text: str, tokens: list[Token], tags: list[str],
+           confidence: dict[tuple[int, int], float]) -> list[dict]:
     slots = []
     for slot, first, last in extract_spans(tags):
         start, end = tokens[first].start, tokens[last - 1].end
         slots.append({"slot": slot, "value": text[start:end], "start": start, "end": end,
                       "confidence": confidence[first, last]})
-    return {"text": text, "tokens": [t.text for t in tokens], "tags": tags, "slots": slots}
+    return slots
 
 
 def drop_unsure(result: dict, threshold: float) -> dict:

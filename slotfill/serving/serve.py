@@ -2,6 +2,8 @@
 
     POST /predict  {"text": "..."} -> one result (what `slotfill predict --json` prints)
                    {"texts": ["...", ...]} -> a list of results
+                   either with "n_best": K -> each result with its K most probable
+                   tag sequences (`slotfill predict --json --n-best K`)
     GET  /health   {"status": "ok", "model", "labels": {slots, tags, intents}, "limits"}
     GET  /ready    200 {"status": "ready", "pending", "max_queue"} while the server takes
                    requests, 503 {"status": "saturated", ...} while it refuses them
@@ -37,6 +39,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from slotfill.data.bio import slot_types
 from slotfill.data.tokenize import Token
+from slotfill.errors import UsageError
 from slotfill.loop.retrain import LabelStudioSettings
 from slotfill.loop.tasks import model_version
 from slotfill.serving.batcher import Batcher
@@ -54,6 +57,7 @@ class Limits:
     max_utterances: int = 64  # texts per request
     max_tokens: int = 512  # tokens per utterance (as slotfill.data.tokenize counts)
     max_body_bytes: int = 1 << 20  # request body size
+    max_n_best: int = 20  # "n_best" of a request: tag sequences listed per utterance
 
     def __post_init__(self) -> None:
         for name, value in asdict(self).items():
@@ -172,8 +176,9 @@ async def read_body(scope: dict, receive: Receive, limit: int) -> bytes:
         chunks.append(chunk)
 
 
-def parse_texts(body: bytes) -> tuple[list[str], bool]:
-    """The utterances of a request body, and whether it asked for a single one."""
+def parse_texts(body: bytes) -> tuple[list[str], bool, object]:
+    """The utterances of a request body, whether it asked for a single one, and its
+    "n_best" (None without; checked by check_n_best)."""
     try:
         payload = json.loads(body)
     except ValueError as exc:  # JSONDecodeError, or bytes that are not UTF-8
@@ -181,18 +186,19 @@ def parse_texts(body: bytes) -> tuple[list[str], bool]:
         raise ApiError(400, f"request body is not valid JSON: {reason}") from None
     except RecursionError:
         raise ApiError(400, "request body is nested too deeply to parse") from None
-    expected = 'expected {"text": "..."} or {"texts": ["...", ...]}'
+    expected = 'expected {"text": "..."} or {"texts": ["...", ...]}, optionally with "n_best"'
     if not isinstance(payload, dict):
         raise ApiError(422, f"request body must be a JSON object; {expected}")
-    unknown = sorted(set(payload) - {"text", "texts"})
+    unknown = sorted(set(payload) - {"text", "texts", "n_best"})
     if unknown:
         raise ApiError(422, f"unknown field(s) {', '.join(map(json.dumps, unknown))}; {expected}")
+    n_best = payload.pop("n_best", None)
     if len(payload) != 1:
         raise ApiError(422, f"give exactly one of \"text\" and \"texts\"; {expected}")
     if "text" in payload:
         if not isinstance(payload["text"], str):
             raise ApiError(422, f"\"text\" must be a string, not {_json_type(payload['text'])}")
-        return [payload["text"]], True
+        return [payload["text"]], True, n_best
     texts = payload["texts"]
     if not isinstance(texts, list):
         raise ApiError(422, f"\"texts\" must be a list of strings, not {_json_type(texts)}")
@@ -200,12 +206,26 @@ def parse_texts(body: bytes) -> tuple[list[str], bool]:
         if not isinstance(text, str):
             raise ApiError(422, f"\"texts\" must be a list of strings; item {i} is "
                                 f"{_json_type(text)}")
-    return texts, False
+    return texts, False, n_best
 
 
 def _json_type(value) -> str:
     return {dict: "an object", list: "a list", str: "a string", bool: "a boolean", int:
             "a number", float: "a number", type(None): "null"}.get(type(value), "a value")
+
+
+def check_n_best(n_best: object, predictor: Predictor, limits: Limits) -> int | None:
+    """A request's "n_best": None, or a whole number from 1 to the limit that the
+    model can answer (not a seq2seq one)."""
+    if n_best is None:
+        return None
+    try:
+        predictor.check_n_best(n_best, '"n_best"')
+    except UsageError as exc:
+        raise ApiError(422, f"{exc.title}: {exc.detail}") from None
+    if n_best > limits.max_n_best:
+        raise ApiError(422, f"\"n_best\" is {n_best}; the limit is {limits.max_n_best}")
+    return n_best
 
 
 def check_limits(texts: list[str], single: bool, predictor: Predictor,
@@ -227,6 +247,9 @@ def check_limits(texts: list[str], single: bool, predictor: Predictor,
 ENDPOINTS = "endpoints: POST /predict, GET /health, GET /ready, GET / (demo), GET /docs"
 RETRY_AFTER = b"1"  # seconds: the queue drains in well under one (see Batching)
 
+N_BEST_SCHEMA = {"type": "integer", "minimum": 1,
+                 "description": "also list each utterance's n most probable tag "
+                                "sequences (at most --max-n-best)"}
 # POST /predict in the OpenAPI docs (it is no FastAPI route: PredictFirst answers it)
 PREDICT_OPERATION = {
     "summary": 'Tag {"text": "..."} or {"texts": ["...", ...]}',
@@ -234,9 +257,10 @@ PREDICT_OPERATION = {
     "requestBody": {"required": True, "content": {"application/json": {
         "schema": {"oneOf": [
             {"type": "object", "required": ["text"], "additionalProperties": False,
-             "properties": {"text": {"type": "string"}}},
+             "properties": {"text": {"type": "string"}, "n_best": N_BEST_SCHEMA}},
             {"type": "object", "required": ["texts"], "additionalProperties": False,
-             "properties": {"texts": {"type": "array", "items": {"type": "string"}}}}]},
+             "properties": {"texts": {"type": "array", "items": {"type": "string"}},
+                            "n_best": N_BEST_SCHEMA}}]},
         "example": {"text": "arrive Taipei on Nov 2nd"}}}},
     "responses": {
         "200": {"description": "one result for \"text\", a list for \"texts\"",
@@ -288,11 +312,22 @@ def create_app(predictor: Predictor, limits: Limits, model_name: str | None = No
               "limits": asdict(limits)}
     page = files("slotfill.serving").joinpath("demo.html").read_text(encoding="utf-8")
 
-    def tag(items: list[tuple[str, list[Token]]]) -> list[dict]:
-        """One forward pass over the utterances of several requests (a worker thread)."""
+    def tag(items: list[tuple[str, list[Token], int | None]]) -> list[dict]:
+        """One forward pass over the utterances of several requests (a worker thread),
+        and one more for those that ask for n-best lists: the most any of them asks for,
+        each given its first n (k-best Viterbi's first n are its n best)."""
         try:
-            return served.predictor.predict([text for text, _ in items],
-                                            [tokens for _, tokens in items])
+            predictor = served.predictor
+            results = predictor.predict([text for text, _, _ in items],
+                                        [tokens for _, tokens, _ in items])
+            asking = [i for i, (_, _, n) in enumerate(items) if n is not None]
+            if asking:
+                found = predictor.alternatives(
+                    [items[i][0] for i in asking], [items[i][1] for i in asking],
+                    max(items[i][2] for i in asking))
+                for i, alternatives in zip(asking, found):
+                    results[i]["n_best"] = alternatives[:items[i][2]]
+            return results
         except Exception:  # a bug, not the client's fault: log it here once, never send it
             traceback.print_exc(file=sys.stderr)
             raise
@@ -303,11 +338,13 @@ def create_app(predictor: Predictor, limits: Limits, model_name: str | None = No
     async def answer(scope: dict, receive: Receive) -> tuple[int, object]:
         """POST /predict: the status and JSON payload of its response."""
         with batcher.receiving():
-            texts, single = parse_texts(await read_body(scope, receive,
-                                                        limits.max_body_bytes))
+            texts, single, n_best = parse_texts(await read_body(scope, receive,
+                                                                limits.max_body_bytes))
+            n_best = check_n_best(n_best, served.predictor, limits)
             tokenized = check_limits(texts, single, served.predictor, limits)
         try:
-            results = await batcher.submit(list(zip(texts, tokenized)))
+            results = await batcher.submit([(text, tokens, n_best)
+                                            for text, tokens in zip(texts, tokenized)])
         except Exception:  # logged by tag()
             return 500, {"error": "internal error while tagging; see the server log"}
         return 200, results[0] if single else results

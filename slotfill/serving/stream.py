@@ -97,22 +97,25 @@ def batches(items: Iterable, size: int = BATCH) -> Iterator[list]:
 
 
 def tag_stream(predictor: Predictor, texts: Iterable[str], batch_size: int = BATCH,
-               workers: int = 1) -> Iterator[dict]:
-    """Predictor.predict's results for `texts`, one per text and in order, yielded a
-    batch at a time; with `workers` > 1, the batches are tagged in that many processes
-    (each loads the model once and takes its share of the cores)."""
+               workers: int = 1, n_best: int | None = None) -> Iterator[dict]:
+    """Predictor.predict's results for `texts` (with `n_best` sequences each), one per
+    text and in order, yielded a batch at a time; with `workers` > 1, the batches are
+    tagged in that many processes (each loads the model once and takes its share of the
+    cores)."""
     if workers < 1:
         raise ValueError(f"workers must be at least 1, not {workers}")
+    if n_best is not None:  # refused before any input is read
+        predictor.check_n_best(n_best)
     chunks = batches(texts, batch_size)
     if workers == 1:
         for batch in chunks:
-            yield from predictor.predict(batch)
+            yield from predictor.predict(batch, n_best=n_best)
     else:
-        yield from _in_processes(predictor, chunks, workers)
+        yield from _in_processes(predictor, chunks, workers, n_best)
 
 
 def _in_processes(predictor: Predictor, chunks: Iterator[list[str]],
-                  workers: int) -> Iterator[dict]:
+                  workers: int, n_best: int | None) -> Iterator[dict]:
     """Batches tagged by `workers` processes, results in input order. At most two
     batches per process are in flight, so the input is read only as fast as it is
     tagged and memory stays flat."""
@@ -127,7 +130,7 @@ def _in_processes(predictor: Predictor, chunks: Iterator[list[str]],
     pending: deque[concurrent.futures.Future] = deque()
     try:
         for batch in chunks:
-            pending.append(pool.submit(_tag, batch))
+            pending.append(pool.submit(_tag, batch, n_best))
             if len(pending) >= 2 * workers:
                 yield from _result(pending.popleft())
         while pending:
@@ -155,5 +158,5 @@ def _start_worker(checkpoint: str, device: str, threads: int) -> None:
     _worker_predictor = Predictor(checkpoint, device=device)
 
 
-def _tag(batch: list[str]) -> list[dict]:
-    return _worker_predictor.predict(batch)
+def _tag(batch: list[str], n_best: int | None) -> list[dict]:
+    return _worker_predictor.predict(batch, n_best=n_best)
