@@ -83,6 +83,15 @@ def test_eval_table_output_file_and_splits(trained_run, tmp_path):
     assert result.exit_code == 0, result.output
     assert "sentence accuracy" in result.stdout and "per" not in result.stderr
     saved = json.loads((tmp_path / "scores.json").read_text())
+    # the partial-match table, whole in 80 columns: a row per scenario, as --output has it
+    assert "partial matches (SemEval-2013)" in result.stdout
+    rows = {line.split("│")[1].strip(): line.split("│")[2:-1]
+            for line in result.stdout.splitlines() if line.count("│") == 10}
+    assert set(rows) == {"strict", "exact", "partial", "type"}
+    assert [cell.strip() for cell in rows["partial"]] == [
+        *(str(saved["semeval"]["partial"][k]) for k in ("correct", "incorrect", "partial",
+                                                        "missed", "spurious")),
+        *(f"{100 * saved['semeval']['partial'][k]:.2f}" for k in ("precision", "recall", "f1"))]
     assert saved["sentences"] == 20
     result = invoke("eval", "--model", trained_run, "--data", TINY, "--split", "train", "--json")
     assert json.loads(result.stdout)["sentences"] == 80

@@ -16,7 +16,8 @@ import pytest
 from conftest import CONFIGS, tiny_overrides
 from typer.testing import CliRunner
 
-from slotfill.analysis.tables import pct
+from slotfill.analysis.semeval import SCENARIOS
+from slotfill.analysis.tables import pct, semeval_rows
 from slotfill.cli import app
 
 runner = CliRunner()
@@ -106,6 +107,12 @@ def test_every_number_equals_eval_json(trained_intent_run, tmp_path, split):
     for key in ("precision", "recall", "f1", "sentence_accuracy", "intent_accuracy",
                 "overall_accuracy"):
         assert f'<div class="big">{pct(scores[key])}</div>' in html
+    # the partial matches: eval's table, and each slot type's F1 in every scenario
+    assert tables["table-partial"][1:] == semeval_rows(scores["semeval"])
+    partial = {row[0]: row[1:] for row in tables["table-partial-per-slot"][1:]}
+    assert partial == {slot: [*(pct(r[s]["f1"]) for s in SCENARIOS),
+                              str(r["strict"]["possible"])]
+                       for slot, r in scores["semeval"]["per_slot"].items()}
     # the breakdown: exact spans are the correct ones, gold spans the support
     breakdown = {row[0]: row[1:] for row in tables["table-breakdown"][1:]}
     for slot, row in scores["per_slot"].items():

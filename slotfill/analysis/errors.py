@@ -153,8 +153,9 @@ class ErrorAnalysis:
             "breakdown": {k: dict(v) for k, v in self.breakdown.items()},
             "slot_confusion": pairs(self.slot_confusion),
             "intent_confusion": pairs(self.intent_confusion),
-            "by_length": {k: c.scores() for k, c in self.by_length.items()},
-            "by_unseen": {k: c.scores() for k, c in self.by_unseen.items()},
+            # the buckets without partial matches: they would triple the report's data
+            "by_length": {k: c.scores(semeval=False) for k, c in self.by_length.items()},
+            "by_unseen": {k: c.scores(semeval=False) for k, c in self.by_unseen.items()},
             "calibration": self.calibration.to_dict() if self.calibration else None,
             "intent_calibration": (self.intent_calibration.to_dict()
                                    if self.intent_calibration else None),

@@ -3,7 +3,8 @@
 Chunks are delimited as conlleval does it (data/bio.py), and a predicted chunk is correct
 when a gold chunk has the same type, start and end. Scores are micro-averaged; a type with
 no predicted chunks has precision 0. Utterances are separate: no chunk crosses an
-utterance boundary.
+utterance boundary. The SemEval-2013 partial-match scores (semeval.py) are counted beside
+them, from the same chunks.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from slotfill.analysis.intents import same_intent, same_string
+from slotfill.analysis.semeval import SemEvalCounts
 from slotfill.data.bio import extract_spans
 
 
@@ -32,12 +34,15 @@ class Counts:
     # the same two, with the intent right only as the exact string (analysis/intents.py)
     intent_strings_correct: int | None = None
     overall_strings_correct: int | None = None
+    semeval: SemEvalCounts = field(default_factory=SemEvalCounts)  # partial matches
 
     def add(self, gold_tags: Sequence[str], pred_tags: Sequence[str],
             gold_intent: str | None = None, pred_intent: str | None = None) -> None:
         if len(gold_tags) != len(pred_tags):
             raise ValueError(f"expected {len(gold_tags)} predicted tags, got {len(pred_tags)}")
-        gold_spans, pred_spans = set(extract_spans(gold_tags)), set(extract_spans(pred_tags))
+        gold_chunks, pred_chunks = extract_spans(gold_tags), extract_spans(pred_tags)
+        self.semeval.add(gold_chunks, pred_chunks)
+        gold_spans, pred_spans = set(gold_chunks), set(pred_chunks)
         self.gold.update(kind for kind, _, _ in gold_spans)
         self.predicted.update(kind for kind, _, _ in pred_spans)
         self.correct.update(kind for kind, _, _ in gold_spans & pred_spans)
@@ -67,12 +72,15 @@ class Counts:
                       plus(self.intents_correct, other.intents_correct),
                       plus(self.overall_correct, other.overall_correct),
                       plus(self.intent_strings_correct, other.intent_strings_correct),
-                      plus(self.overall_strings_correct, other.overall_strings_correct))
+                      plus(self.overall_strings_correct, other.overall_strings_correct),
+                      self.semeval.merge(other.semeval))
 
-    def scores(self) -> dict:
+    def scores(self, semeval: bool = True) -> dict:
         """Fractions in [0, 1]: precision, recall, f1, token/sentence accuracy, per_slot,
         and when intents were predicted intent/overall accuracy, with the intent right as
-        a set and (`*_string_accuracy`) as the exact string (analysis/intents.py)."""
+        a set and (`*_string_accuracy`) as the exact string (analysis/intents.py);
+        `semeval` (unless not wanted): the partial-match scores
+        (semeval.SemEvalCounts.scores)."""
         result = {**_prf(sum(self.correct.values()), sum(self.gold.values()),
                          sum(self.predicted.values())),
                   "token_accuracy": _ratio(self.tokens_correct, self.tokens),
@@ -90,6 +98,8 @@ class Counts:
             kind: {**_prf(self.correct[kind], self.gold[kind], self.predicted[kind]),
                    "support": self.gold[kind]}
             for kind in kinds}
+        if semeval:
+            result["semeval"] = self.semeval.scores()
         return result
 
 

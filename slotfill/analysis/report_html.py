@@ -22,20 +22,29 @@ from slotfill.analysis.errors import (
     SPURIOUS,
 )
 from slotfill.analysis.report_inputs import ReportInputs
-from slotfill.analysis.tables import SUMMARY_ROWS, describe_tagger, pct
+from slotfill.analysis.tables import (
+    SEMEVAL_HEADER,
+    SEMEVAL_KEY,
+    SEMEVAL_SCENARIOS,
+    SUMMARY_ROWS,
+    describe_tagger,
+    pct,
+    semeval_rows,
+)
 from slotfill.analysis.utterance_html import css_name, utterance_list
 
 MAX_LISTED = 1000  # wrong utterances on the page (--errors-file has them all)
 SECTIONS = (("run", "Run"), ("curves", "Curves"), ("scores", "Scores"),
-            ("errors", "Errors"), ("confusion", "Confusion"), ("buckets", "Length & unseen"),
-            ("calibration", "Calibration"), ("utterances", "Wrong utterances"))
+            ("partial", "Partial matches"), ("errors", "Errors"), ("confusion", "Confusion"),
+            ("buckets", "Length & unseen"), ("calibration", "Calibration"),
+            ("utterances", "Wrong utterances"))
 e = html.escape
 
 
 def render(inputs: ReportInputs) -> str:
     hues = palette(inputs)
     body = "\n".join(section(inputs, hues) for section in (
-        _run, _curves, _scores, _breakdown, _confusion, _buckets, _calibration,
+        _run, _curves, _scores, _partial, _breakdown, _confusion, _buckets, _calibration,
         _utterances))
     data = {"split": inputs.result.split, "scores": inputs.result.scores,
             **{k: v for k, v in inputs.analysis.to_dict().items()
@@ -153,6 +162,29 @@ def _scores(inputs: ReportInputs, hues: dict[str, int]) -> str:
                     "averaged), then per slot type; click a column to sort.")
 
 
+def _partial(inputs: ReportInputs, hues: dict[str, int]) -> str:
+    semeval = inputs.result.scores["semeval"]
+    overall = "".join("<tr>" + "".join(f"<td>{e(cell)}</td>" for cell in row) + "</tr>"
+                      for row in semeval_rows(semeval))
+    head = "".join(f"<th{' class=text' if i == 0 else ''}>{e(h)}</th>"
+                   for i, h in enumerate(SEMEVAL_HEADER))
+    rows = "".join(
+        f'<tr><td data-v="{e(slot)}">{_swatch(slot, hues)}{e(slot)}</td>'
+        + "".join(f'<td data-v="{r[s]["f1"]}">{pct(r[s]["f1"])}</td>' for s in SEMEVAL_SCENARIOS)
+        + f'<td data-v="{r["strict"]["possible"]}">{r["strict"]["possible"]}</td></tr>'
+        for slot, r in semeval["per_slot"].items())
+    per_slot = _table("partial-per-slot", ["slot", *(f"{s} F1" for s in SEMEVAL_SCENARIOS),
+                                           "gold spans"], rows)
+    return _section("partial", "Partial matches (SemEval-2013)", f"""<div class="scroll">
+<table class="num" id="table-partial"><thead><tr>{head}</tr></thead><tbody>{overall}</tbody>
+</table></div>
+<details><summary>per slot type (F1, %)</summary>{per_slot}</details>""",
+                    "Span scores that give credit for near misses, in the four scenarios of "
+                    f"SemEval-2013 task 9, counted as nervaluate counts them ({SEMEVAL_KEY}): "
+                    "correct, incorrect, partial, missed and spurious spans, then precision, "
+                    "recall and F1 (%). Strict equals the conlleval scores above.")
+
+
 def _breakdown(inputs: ReportInputs, hues: dict[str, int]) -> str:
     breakdown = inputs.analysis.breakdown
     every = breakdown["all"]
@@ -220,7 +252,7 @@ def _buckets(inputs: ReportInputs, hues: dict[str, int]) -> str:
             ("words unseen in training", "words", inputs.analysis.by_unseen)):
         rows = []
         for label, counts in buckets.items():
-            s = counts.scores()
+            s = counts.scores(semeval=False)
             if not s["sentences"]:
                 continue
             cells = [f'<td data-v="{s["sentences"]}">{s["sentences"]:,}</td>']

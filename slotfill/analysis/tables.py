@@ -13,6 +13,8 @@ from typing import Any
 from rich import box
 from rich.table import Table
 
+from slotfill.analysis.semeval import SCENARIOS as SEMEVAL_SCENARIOS
+
 SUMMARY_ROWS = (  # (key in scores, label)
     ("precision", "precision"),
     ("recall", "recall"),
@@ -24,6 +26,14 @@ SUMMARY_ROWS = (  # (key in scores, label)
     ("intent_string_accuracy", "intent accuracy, exact string"),
     ("overall_string_accuracy", "overall accuracy, exact string"),
 )
+
+SEMEVAL_COUNTS = (("correct", "COR"), ("incorrect", "INC"), ("partial", "PAR"),
+                  ("missed", "MIS"), ("spurious", "SPU"))
+SEMEVAL_HEADER = ["scenario", *(short for _, short in SEMEVAL_COUNTS),
+                  "precision", "recall", "F1"]
+SEMEVAL_KEY = ("strict: type and boundaries right; exact: boundaries right, any type; "
+               "partial: as exact, and an overlap counts half (PAR); type: type right, "
+               "some overlap")
 
 EPOCH_COLUMNS = (  # (field of EpochRecord, header, width, format)
     ("epoch", "epoch", 5, "{:d}"),
@@ -69,6 +79,25 @@ def per_slot_table(scores: dict, title: str | None = None) -> Table:
     return table
 
 
+def semeval_rows(semeval: dict) -> list[list[str]]:
+    """One row per SemEval scenario: its name, the five counts, P/R/F1 in percent."""
+    return [[scenario, *(str(semeval[scenario][key]) for key, _ in SEMEVAL_COUNTS),
+             *(pct(semeval[scenario][key]) for key in ("precision", "recall", "f1"))]
+            for scenario in SEMEVAL_SCENARIOS]
+
+
+def semeval_table(scores: dict) -> Table:
+    """The SemEval-2013 scenarios overall: outcome counts, then P/R/F1 in percent (an
+    80-column terminal holds it)."""
+    table = Table(title="partial matches (SemEval-2013)", title_justify="left",
+                  caption=f"{SEMEVAL_KEY}. P, R, F1 in %", caption_justify="left")
+    for i, name in enumerate([*SEMEVAL_HEADER[:-3], "P", "R", "F1"]):
+        table.add_column(name, justify="left" if i == 0 else "right")
+    for row in semeval_rows(scores["semeval"]):
+        table.add_row(*row)
+    return table
+
+
 def epoch_header() -> str:
     return ("  ".join(f"{header:>{width}}" for _, header, width, _ in EPOCH_COLUMNS)
             + "  (* new best dev F1, saved as best.pt)")
@@ -97,6 +126,14 @@ def metrics_markdown(columns: dict[str, dict], heading: str = "Scores") -> str:
                 for slot, r in scores["per_slot"].items()]
         parts += ["", f"## Per slot: {name} ({scores['sentences']} utterances)", "",
                   _markdown_table(["slot", "precision", "recall", "F1", "support"], rows)]
+    for name, scores in columns.items():
+        semeval = scores["semeval"]
+        rows = [[slot, *(pct(r[s]["f1"]) for s in SEMEVAL_SCENARIOS),
+                 str(r["strict"]["possible"])] for slot, r in semeval["per_slot"].items()]
+        parts += ["", f"## Partial matches (SemEval-2013): {name}", "", SEMEVAL_KEY + ".",
+                  "", _markdown_table(SEMEVAL_HEADER, semeval_rows(semeval)), "",
+                  f"### Partial matches per slot: {name} (F1)", "",
+                  _markdown_table(["slot", *SEMEVAL_SCENARIOS, "support"], rows)]
     return "\n".join(parts) + "\n"
 
 

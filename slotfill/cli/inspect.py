@@ -46,8 +46,9 @@ def evaluate(
         help="write every wrong utterance to FILE as JSON Lines")] = None,
     device: DeviceOption = Device.cpu,
 ) -> None:
-    """Score a trained model: span P/R/F1 (conlleval), accuracies, per-slot table;
-    optionally the utterances it gets wrong. Python: slotfill.evaluate."""
+    """Score a trained model: span P/R/F1 (conlleval), accuracies, SemEval-2013
+    partial-match scores, per-slot table; optionally the utterances it gets wrong.
+    Python: slotfill.evaluate."""
     from slotfill.analysis import tables
     from slotfill.api import evaluate as evaluate_model
 
@@ -71,6 +72,7 @@ def evaluate(
     out.print(f"{result.checkpoint} (written with {trained}) on {result.corpus} "
               f"({result.split}, {result.scores['sentences']} utterances)", markup=False)
     out.print(tables.summary_table({result.split: result.scores}))
+    out.print(tables.semeval_table(result.scores))
     out.print(tables.per_slot_table(result.scores))
     if errors:
         from slotfill.analysis.error_view import worst_lines
