@@ -41,9 +41,15 @@ NOT_IN_GRAPHS = ("multi_intent", "intent_reads_slots")  # model keys the graphs 
 OPSET, IR_VERSION = 17, 8  # opset 17: onnxruntime >= 1.13
 
 
-def export_onnx(model_path: Path, output: Path, force: bool = False) -> list[Path]:
-    """Write `output` (the ONNX graph) and `<stem>.vocab.json` beside it; return both."""
+def export_onnx(model_path: Path, output: Path, force: bool = False,
+                quantize: str | None = None) -> list[Path]:
+    """Write `output` (the ONNX graph) and `<stem>.vocab.json` beside it; return both.
+    `quantize="int8"`: the graph's weights int8 through ONNX Runtime (onnx_int8.py)."""
     ckpt = load_checkpoint(model_path)
+    if ckpt.quantization is not None:
+        raise SlotfillError(f"{ckpt.path} holds int8 weights (slotfill quantize)",
+                            "export the float run it came from, with --quantize int8 for "
+                            f"an int8 graph: {ckpt.quantization.get('source')}")
     configs = [c.model for c in ckpt.members or [ckpt.config]]
     for cfg in configs:
         if cfg.transformer is not None:
@@ -75,9 +81,18 @@ def export_onnx(model_path: Path, output: Path, force: bool = False) -> list[Pat
     model = ckpt.build_model("cpu")
     proto = build_graph(model, configs)
     onnx.checker.check_model(proto, full_check=True)
-    check_against_torch(proto, model, ckpt.vocabs)
-    info = json.dumps(describe(ckpt, output.name, model), indent=1,
-                      ensure_ascii=False).encode()
+    checked = check_against_torch(proto, model, ckpt.vocabs)
+    info = describe(ckpt, output.name, model)
+    if quantize == "int8":
+        from slotfill.serving.onnx_int8 import check_int8, float_initializers, quantize_graph
+
+        proto = quantize_graph(proto)
+        agreement = check_int8(proto, *checked)
+        info["quantization"] = {
+            "scheme": "int8 weights (per output channel), activations quantized as each "
+                      "node runs: onnxruntime.quantization.quantize_dynamic",
+            "check_agreement": round(agreement, 4), "float": float_initializers(proto)}
+    info = json.dumps(info, indent=1, ensure_ascii=False).encode()
     output.parent.mkdir(parents=True, exist_ok=True)
     atomic_write(output, lambda f: f.write(proto.SerializeToString()))
     atomic_write(vocab_path, lambda f: f.write(info))
@@ -184,9 +199,10 @@ def feeds(split) -> dict[str, np.ndarray]:
     return out
 
 
-def check_against_torch(proto, model, vocabs, seed: int = 0) -> None:
+def check_against_torch(proto, model, vocabs, seed: int = 0):
     """Tag a padded batch of random utterances with onnxruntime and with PyTorch; the tags
-    (and intents) must agree. Never skipped: an unchecked graph is not written."""
+    (and intents) must agree. Never skipped: an unchecked graph is not written. Returns
+    the graph's outputs, its inputs and the real tokens' mask (B, T)."""
     try:
         import onnxruntime
     except ImportError:
@@ -211,3 +227,4 @@ def check_against_torch(proto, model, vocabs, seed: int = 0) -> None:
         raise SlotfillError("The exported graph tags differently from the PyTorch model",
                             "this is a bug in slotfill's ONNX export; please report it "
                             "with the model's config")
+    return got, feeds(split), real
