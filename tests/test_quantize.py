@@ -4,6 +4,7 @@ does, what stays float, and the refusals."""
 
 from __future__ import annotations
 
+import importlib.util
 import json
 
 import pytest
@@ -168,6 +169,12 @@ def test_a_transformer_tagger_is_quantized(tiny_bert, tmp_path):
     float_tags, _ = tags_of(run)
     int8_tags, _ = tags_of(tmp_path / "bert-int8")
     assert sum(a == b for a, b in zip(float_tags, int8_tags)) >= 0.9 * len(float_tags)
+    if importlib.util.find_spec("onnxruntime"):  # and its int8 ONNX graph
+        exported = invoke("export", "--model", run, "--quantize", "int8", "--output",
+                          tmp_path / "bert-int8.onnx")
+        assert exported.exit_code == 0, exported.output
+        info = json.loads((tmp_path / "bert-int8.vocab.json").read_text())
+        assert info["quantization"]["check_agreement"] >= 0.9
 
 
 def test_onnx_int8_export_is_checked_by_onnxruntime(trained_intent_run, tmp_path):

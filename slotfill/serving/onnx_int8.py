@@ -12,6 +12,7 @@ float graph's only on a few tokens (`MIN_AGREEMENT`).
 
 from __future__ import annotations
 
+import logging
 import tempfile
 from collections import defaultdict
 from pathlib import Path
@@ -30,12 +31,18 @@ def quantize_graph(proto: onnx.ModelProto) -> onnx.ModelProto:
     """The int8 version of a checked float graph."""
     from onnxruntime.quantization import QuantType, quantize_dynamic
 
+    root = logging.getLogger()
+    level = root.level
     with tempfile.TemporaryDirectory() as tmp:
         source, target = Path(tmp, "float.onnx"), Path(tmp, "int8.onnx")
         source.write_bytes(proto.SerializeToString())
-        quantize_dynamic(source, target, weight_type=QuantType.QInt8, per_channel=True,
-                         op_types_to_quantize=OP_TYPES,
-                         extra_options={"MatMulConstBOnly": True})
+        root.setLevel(logging.ERROR)  # its advice to run its pre-processing script first
+        try:
+            quantize_dynamic(source, target, weight_type=QuantType.QInt8, per_channel=True,
+                             op_types_to_quantize=OP_TYPES,
+                             extra_options={"MatMulConstBOnly": True})
+        finally:
+            root.setLevel(level)
         quantized = onnx.load(target)
     onnx.checker.check_model(quantized, full_check=True)
     return quantized
