@@ -116,9 +116,12 @@ def test_int8_runs_are_refused_for_training_ensembles_export_and_requantizing(
     assert both.exit_code != 0 and "slotfill ensemble" in both.output
     again = invoke("quantize", out, "--output", tmp_path / "twice")
     assert again.exit_code != 0 and "int8 weights already" in again.output
+    over = invoke("quantize", trained_intent_run, "--output", trained_intent_run, "--force")
+    assert over.exit_code != 0 and "is the run being quantized" in over.output
+    assert (trained_intent_run / "best.pt").is_file() and (trained_intent_run / "last.pt").is_file()
     export = invoke("export", "--model", out, "--output", tmp_path / "m.onnx")
     assert export.exit_code != 0 and "--quantize int8" in export.output
-    for result in (init, both, again, export):
+    for result in (init, both, again, over, export):
         assert "Traceback" not in result.output
 
 

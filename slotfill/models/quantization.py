@@ -23,6 +23,7 @@ CNNs and LSTMs, and the seq2seq decoder's cell.
 
 from __future__ import annotations
 
+import importlib.util
 import warnings
 from typing import Any
 
@@ -60,8 +61,9 @@ def plan(model: nn.Module, source: str = "") -> dict[str, Any]:
         if isinstance(module, CRFHead) and attr in CRF_POTENTIALS:
             kept[name] = "CRF potentials: a few KB, which Viterbi sums along the utterance"
         elif param.dim() < 2:
-            kept[name] = ("bias" if attr.startswith("bias") else "normalisation or scale "
-                          "vector") + ": one value per output, added in float by every kernel"
+            kept[name] = ("bias: one value per output, added in float by the int8 kernels"
+                          if attr.startswith("bias") else
+                          "normalisation or scale vector: one value per feature, in float")
         else:
             int8.append(name)
             if not isinstance(module, _LAYERS):  # e.g. the pretrained word vectors
@@ -116,8 +118,14 @@ def dequantize_state(state: dict[str, Tensor], quantization: dict) -> dict[str, 
 
 
 def int8_kernels_available() -> bool:
-    return "fbgemm" in torch.backends.quantized.supported_engines or \
-        "x86" in torch.backends.quantized.supported_engines
+    """torch's dynamic int8 modules with x86's fast kernels (a torch without them, or an
+    ARM build, runs an int8 run's dequantized weights in float)."""
+    engines = set(torch.backends.quantized.supported_engines)
+    try:
+        found = importlib.util.find_spec("torch.ao.nn.quantized.dynamic") is not None
+    except ImportError:
+        found = False
+    return found and bool(engines & {"x86", "fbgemm"})
 
 
 def use_int8_kernels(model: nn.Module, quantization: dict) -> list[str]:

@@ -48,8 +48,8 @@ def bert_word_states(g, embedder, inp) -> str:
     keys = g("Unsqueeze", real, g.ints(1, 2))  # (B, 1, 1, P)
     for layer in bert.encoder.layer:
         x = _bert_layer(g, layer, x, keys, bert.config.num_attention_heads)
-    index = g("Expand", g("Unsqueeze", "first", g.ints(2)),
-              g("Concat", g("Shape", "first"), g.ints(bert.config.hidden_size), axis=0))  # (B, T, H)
+    shape = g("Concat", g("Shape", "first"), g.ints(bert.config.hidden_size), axis=0)
+    index = g("Expand", g("Unsqueeze", "first", g.ints(2)), shape)  # (B, T, H)
     words = g("GatherElements", x, index, axis=1)  # (B, T, H): each word's first piece
     words = g("Transpose", words, perm=[1, 0, 2])  # (T, B, H)
     return g("Mul", words, g("Cast", inp.mask3, to=TensorProto.FLOAT))

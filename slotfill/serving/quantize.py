@@ -18,7 +18,7 @@ from pathlib import Path
 from slotfill.analysis.evaluate import SplitScorer
 from slotfill.atomic import atomic_write
 from slotfill.data.corpus import ReadOptions, read_corpus
-from slotfill.errors import CheckpointError, DataError
+from slotfill.errors import CheckpointError, DataError, RunDirError
 from slotfill.models.checkpoint import Checkpoint, load_checkpoint, save_checkpoint
 from slotfill.models.quantization import plan, quantize_state, summary
 from slotfill.training.rundir import RunDir, check_output, resolve_model
@@ -41,6 +41,9 @@ def quantize_run(model: str | Path, output: Path, force: bool = False,
     the corpus's dev and test splits (when it can be read)."""
     check_output(output, force)
     source = resolve_model(model)
+    if Path(output).resolve() == source.parent.resolve():
+        raise RunDirError(f"--output {output} is the run being quantized",
+                          "choose another directory for the int8 run")
     ckpt = load_checkpoint(source)
     if ckpt.quantization is not None:
         raise CheckpointError(f"{source} holds int8 weights already",
