@@ -143,3 +143,20 @@ def test_chinese_smoke(tmp_path):
         "--output", str(output))
     written = output.read_text(encoding="utf-8")
     assert "| 1 (best) |" in written and "| 我想11月2日到达台北 |" in written
+
+
+def test_deploy_quick(tmp_path):
+    pytest.importorskip("onnxruntime")
+    output = tmp_path / "deploy.md"
+    result = run("deploy.py", "--quick", "--runs-dir", str(tmp_path / "runs"),
+                 "--output", str(output))
+    table = output.read_text()
+    assert table in result.stdout
+    for model in ("BiLSTM (`configs/bilstm.yaml`)", "`joint` (BiLSTM"):
+        for runtime in ("PyTorch", "ONNX Runtime"):
+            for weights in ("float", "int8"):
+                assert f"| {model}" in table and f"| {runtime} | {weights} |" in table
+    assert "| model | runtime | weights | size (MB) | of float | p50 (ms) |" in table
+    assert "- joint, PyTorch: slot F1" in table and "minilm: left out" in table
+    assert (tmp_path / "runs" / "joint-int8" / "quantization.json").is_file()
+    assert (tmp_path / "runs" / "joint-int8.onnx").is_file()

@@ -106,12 +106,42 @@ def test_an_ensemble_of_transformer_runs(bert_run, tiny_bert, tmp_path):
     assert result.exit_code == 0, result.output
 
 
-def test_export_says_why_not(bert_run, tmp_path):
-    pytest.importorskip("onnx")
+def test_export_writes_the_bert_encoder_and_tags_as_pytorch(bert_run, tmp_path):
+    ort = pytest.importorskip("onnxruntime")
+    from slotfill.analysis.evaluate import predict
+    from slotfill.data.batching import encode_split
+    from slotfill.data.corpus import read_corpus
+    from slotfill.models.checkpoint import load_checkpoint
+    from slotfill.serving.export import feeds
+
     result = invoke("export", "--model", bert_run, "--output", tmp_path / "m.onnx")
-    assert result.exit_code != 0
-    assert "cannot export a model.transformer tagger to ONNX" in result.output
-    assert "slotfill distill" in result.output
+    assert result.exit_code == 0, result.output
+    info = json.loads((tmp_path / "m.vocab.json").read_text())
+    assert [i["name"] for i in info["inputs"]] == ["pieces", "piece_lengths", "first",
+                                                   "lengths"]
+    assert json.loads(info["subwords"]["tokenizer"])["model"]["type"] == "WordPiece"
+    ckpt = load_checkpoint(bert_run / "best.pt")
+    test = list(read_corpus(ckpt.config.data.path, "atis", splits=("test",))["test"])
+    split = encode_split(test, ckpt.vocabs)
+    assert split.piece_lengths.min() < split.piece_lengths.max()  # a padded batch
+    expected = predict(ckpt.build_model(), split, ckpt.vocabs, batch_size=4)
+    session = ort.InferenceSession(str(tmp_path / "m.onnx"), providers=["CPUExecutionProvider"])
+    tags, intents = session.run(None, feeds(split))
+    assert [ckpt.vocabs.tags.decode(row[:n]) for row, n in zip(tags.tolist(),
+            split.lengths.tolist())] == expected.tags
+    assert ckpt.vocabs.intents.decode(intents.tolist()) == expected.intents
+
+
+def test_export_refuses_transformers_other_than_bert(bert_run, tmp_path):
+    pytest.importorskip("onnx")
+    from slotfill.models.checkpoint import load_checkpoint, save_checkpoint
+
+    ckpt = load_checkpoint(bert_run / "best.pt")
+    ckpt.vocabs.subwords.model_config["hidden_act"] = "relu"
+    save_checkpoint(tmp_path / "relu.pt", ckpt.build_model(), ckpt.config, ckpt.vocabs, {})
+    result = invoke("export", "--model", tmp_path / "relu.pt", "--output", tmp_path / "m.onnx")
+    assert result.exit_code != 0 and "hidden_act 'relu'" in result.output
+    assert not (tmp_path / "m.onnx").exists()
 
 
 @pytest.mark.filterwarnings("ignore:Detected call of")

@@ -1,5 +1,5 @@
-"""Commands that ship a trained model: `slotfill export`, `slotfill serve` (`slotfill
-predict` is cli/predict.py)."""
+"""Commands that ship a trained model: `slotfill quantize`, `slotfill export`, `slotfill
+serve` (`slotfill predict` is cli/predict.py)."""
 
 from __future__ import annotations
 
@@ -17,12 +17,58 @@ from slotfill.cli.common import (
     friendly,
     out,
     pick_model,
+    JsonOption,
     require_extra,
 )
+from slotfill.errors import UsageError
 
 
 class ExportFormat(str, Enum):
     onnx = "onnx"
+
+
+class Precision(str, Enum):
+    int8 = "int8"
+
+
+@app.command()
+@friendly
+def quantize(
+    run: Annotated[str, typer.Argument(metavar="RUN_DIR|CKPT",
+                                       help="the trained run (its best.pt) or a checkpoint")],
+    output: Annotated[Path, typer.Option(
+        "--output", "-o", help="directory for the int8 run (then: --model DIR)")],
+    force: Annotated[bool, typer.Option(
+        "--force", help="replace an existing run directory at --output")] = False,
+    as_json: JsonOption = False,
+) -> None:
+    """Write a copy of a run with int8 weights (linear, recurrent and transformer layers,
+    embeddings), scored on its dev and test splits beside the float run; eval, predict,
+    serve and slotfill.load use it like any run."""
+    import json
+
+    from slotfill.analysis import tables
+    from slotfill.serving.quantize import quantize_run
+
+    result = quantize_run(run, output, force)
+    if as_json:
+        print(json.dumps({"run": str(result.run_dir), "source": str(result.source),
+                          "float_bytes": result.float_bytes, "int8_bytes": result.int8_bytes,
+                          "scores": {split: {"float": f, "int8": q} for split, (f, q)
+                                     in result.scores.items()}}, indent=2))
+        return
+    out.print(f"{result.source}: {result.float_bytes / 1e6:.2f} MB -> int8 "
+              f"{result.int8_bytes / 1e6:.2f} MB "
+              f"({result.int8_bytes / result.float_bytes:.0%})", markup=False)
+    for line in result.summary:
+        out.print(f"  {line}", markup=False)
+    if result.scores:
+        out.print(tables.summary_table({f"{split} {kind}": scores for split, pair
+                                        in result.scores.items()
+                                        for kind, scores in zip(("float", "int8"), pair)}))
+    if result.note:
+        out.print(result.note, markup=False)
+    print(result.run_dir)
 
 
 @app.command()
@@ -35,12 +81,16 @@ def export(
         "--output", "-o", help="file to write; vocabularies and tokenisation rules go "
                                "beside it")] = Path("model.onnx"),
     force: Annotated[bool, typer.Option("--force", help="overwrite existing files")] = False,
+    quantize: Annotated[Optional[Precision], typer.Option(
+        "--quantize", help="int8 weights through ONNX Runtime's dynamic quantization "
+                           "(checked against the float graph)")] = None,
 ) -> None:
     """Export a trained tagger to run without slotfill's Python code."""
     require_extra("onnx", "onnx", "onnxruntime")
     from slotfill.serving.export import export_onnx
 
-    for path in export_onnx(pick_model(model), output, force=force):
+    for path in export_onnx(pick_model(model), output, force=force,
+                            quantize=quantize.value if quantize else None):
         out.print(f"wrote {path}", markup=False)
 
 

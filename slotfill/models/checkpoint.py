@@ -23,9 +23,11 @@ from slotfill.config import Config
 from slotfill.data.vocab import Vocabs
 from slotfill.errors import CheckpointError, ConfigError
 from slotfill.models import build_model
+from slotfill.models.quantization import dequantize_state, quantize_state, use_int8_kernels
 
 FORMAT = "slotfill-checkpoint"
-FORMAT_VERSION = 2  # 2: ensembles (`members`); format 1 files load unchanged
+FORMAT_VERSION = 3  # 2: ensembles (`members`); 3: int8 weights (`quantization`)
+FLOAT_VERSION = 2  # what a float checkpoint is written as: older slotfill reads it
 _SEQ2SEQ_DECODER = ("tag_embedding.", "init.", "cell.", "attention.", "out.")
 
 
@@ -39,10 +41,19 @@ class Checkpoint:
     versions: dict[str, str]
     path: Path
     members: list[Config] | None = None  # an ensemble's member configs
+    quantization: dict[str, Any] | None = None  # int8 weights: quantization.plan
 
     @property
     def predicts_intents(self) -> bool:
         return any(c.model.intent for c in self.members or [self.config])
+
+    def require_float(self, use: str, detail: str) -> None:
+        """Refuse int8 weights (`slotfill quantize`) where training needs float ones."""
+        if self.quantization is not None:
+            source = self.quantization.get("source") or "the float run it came from"
+            raise CheckpointError(f"{use}: {self.path} holds int8 weights (slotfill "
+                                  f"quantize)", f"{detail}; use the float run it was "
+                                  f"quantized from instead: {source}")
 
     def build_model(self, device: torch.device | str = "cpu") -> torch.nn.Module:
         """The tagger (an Ensemble for an ensemble's file) with its weights, in eval mode."""
@@ -50,28 +61,41 @@ class Checkpoint:
 
         model = (Ensemble(self.members, self.vocabs) if self.members
                  else build_model(self.config.model, self.vocabs))
+        state = self.model_state
+        if self.quantization is not None:
+            state = dequantize_state(state, self.quantization)
         try:
-            model.load_state_dict(self.model_state)
+            model.load_state_dict(state)
         except RuntimeError as exc:
             raise CheckpointError(f"Checkpoint {self.path} does not match its config",
                                   str(exc).splitlines()[0]) from None
-        return model.to(device).eval()
+        model = model.to(device).eval()
+        if self.quantization is not None and torch.device(device).type == "cpu":
+            use_int8_kernels(model, self.quantization)  # (a GPU runs the float weights)
+        return model
 
 
 def save_checkpoint(path: Path, model: torch.nn.Module, config: Config, vocabs: Vocabs,
-                    meta: dict[str, Any], training_state: dict[str, Any] | None = None) -> None:
+                    meta: dict[str, Any], training_state: dict[str, Any] | None = None,
+                    quantization: dict[str, Any] | None = None) -> None:
+    """`quantization` (quantization.plan of `model`): store its weights as int8."""
+    state = {k: v.detach().cpu() for k, v in model.state_dict().items()}
+    if quantization is not None:
+        state = quantize_state(state, quantization)
     payload = {
         "format": FORMAT,
-        "format_version": FORMAT_VERSION,
+        "format_version": FORMAT_VERSION if quantization is not None else FLOAT_VERSION,
         "versions": {"slotfill": __version__, "torch": str(torch.__version__),
                      "python": platform.python_version()},
         "config": config.to_dict(),
         "vocabs": vocabs.to_dict(),
-        "model": (state := {k: v.detach().cpu() for k, v in model.state_dict().items()}),
+        "model": state,
         "weights_checksum": fingerprint(state),
         "meta": meta,
         "training": training_state,
     }
+    if quantization is not None:
+        payload["quantization"] = quantization
     configs = getattr(model, "configs", None)  # an Ensemble's members
     if configs is not None:
         payload["members"] = [c.to_dict() for c in configs]
@@ -154,4 +178,5 @@ def load_checkpoint(path: str | Path) -> Checkpoint:
         model_state = {("head." + k if k.startswith(_SEQ2SEQ_DECODER) else k): v
                        for k, v in model_state.items()}
     return Checkpoint(config, vocabs, model_state, payload.get("meta") or {},
-                      payload.get("training"), payload.get("versions") or {}, path, members)
+                      payload.get("training"), payload.get("versions") or {}, path, members,
+                      payload.get("quantization"))

@@ -47,6 +47,8 @@ def both_directions(forward: nn.Module, backward: nn.Module, x: Tensor) -> Tenso
     if not (isinstance(forward, TorchRecurrence) and isinstance(backward, TorchRecurrence)):
         return None
     f, b = forward.rnn, backward.rnn
+    if not (isinstance(f, nn.RNNBase) and isinstance(b, nn.RNNBase)):
+        return None  # int8 recurrences (models/quantization.py) have no flat weights
     kind = f.mode.lower()  # lstm, gru, rnn_tanh, rnn_relu
     kernel = _KERNELS.get(kind)
     if kernel is None or getattr(f, "proj_size", 0):

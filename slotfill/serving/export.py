@@ -9,9 +9,10 @@ reverses within each length, as encoders.reverse_padded does), and the Jordan re
 and Viterbi decoding are ONNX Scan loops. Every export is checked against PyTorch with
 onnxruntime on a padded batch before anything is written.
 
-Inputs: word_ids int64 (B, T), lengths int64 (B,), for character models spellings int64
-(B, T) and chars int64 (S, C), and for models with gazetteers features float (B, T, F),
-as in batching.EncodedSplit (the vocab file lists the gazetteers and how to compute their
+Inputs: word_ids int64 (B, T) (for a BERT encoder instead pieces (B, P), piece_lengths
+(B,) and first (B, T): onnx_bert.py), lengths int64 (B,), for character models spellings
+int64 (B, T) and chars int64 (S, C), and for models with gazetteers features float
+(B, T, F), as in batching.EncodedSplit (the vocab file lists the gazetteers and how to compute their
 features). Outputs: tag_ids int64 (B, T), -1 past each length, and intent_ids int64 (B,)
 for intent models. An ensemble is one graph: its members' outputs are averaged inside.
 The graph itself is written by onnx_graph.py.
@@ -36,22 +37,26 @@ from slotfill.errors import SlotfillError
 from slotfill.models.checkpoint import load_checkpoint
 from slotfill.serving.onnx_graph import Graph, shared_inputs, tagger_outputs, viterbi
 
-EXPORTABLE = ("rnn", "lstm", "gru", "jordan")
+EXPORTABLE = ("rnn", "lstm", "gru", "jordan", "none")
 NOT_IN_GRAPHS = ("multi_intent", "intent_reads_slots")  # model keys the graphs lack yet
 OPSET, IR_VERSION = 17, 8  # opset 17: onnxruntime >= 1.13
 
 
-def export_onnx(model_path: Path, output: Path, force: bool = False) -> list[Path]:
-    """Write `output` (the ONNX graph) and `<stem>.vocab.json` beside it; return both."""
+def export_onnx(model_path: Path, output: Path, force: bool = False,
+                quantize: str | None = None) -> list[Path]:
+    """Write `output` (the ONNX graph) and `<stem>.vocab.json` beside it; return both.
+    `quantize="int8"`: the graph's weights int8 through ONNX Runtime (onnx_int8.py)."""
     ckpt = load_checkpoint(model_path)
+    if ckpt.quantization is not None:
+        raise SlotfillError(f"{ckpt.path} holds int8 weights (slotfill quantize)",
+                            "export the float run it came from, with --quantize int8 for "
+                            f"an int8 graph: {ckpt.quantization.get('source')}")
     configs = [c.model for c in ckpt.members or [ckpt.config]]
+    if ckpt.vocabs.subwords is not None:
+        from slotfill.serving.onnx_bert import check_supported
+
+        check_supported(ckpt.vocabs.subwords.model_config)
     for cfg in configs:
-        if cfg.transformer is not None:
-            raise SlotfillError("cannot export a model.transformer tagger to ONNX yet",
-                                "slotfill writes its ONNX graphs itself, layer by layer, and "
-                                "has no writer for a transformer's layers; use `slotfill "
-                                "predict` or `serve` for it, or distill it into a recurrent "
-                                "tagger (`slotfill distill`) and export that")
         if cfg.type not in EXPORTABLE:
             raise SlotfillError(f"cannot export {cfg.type} models to ONNX: exportable are "
                                 f"{', '.join(EXPORTABLE)}",
@@ -75,9 +80,18 @@ def export_onnx(model_path: Path, output: Path, force: bool = False) -> list[Pat
     model = ckpt.build_model("cpu")
     proto = build_graph(model, configs)
     onnx.checker.check_model(proto, full_check=True)
-    check_against_torch(proto, model, ckpt.vocabs)
-    info = json.dumps(describe(ckpt, output.name, model), indent=1,
-                      ensure_ascii=False).encode()
+    checked = check_against_torch(proto, model, ckpt.vocabs)
+    info = describe(ckpt, output.name, model)
+    if quantize == "int8":
+        from slotfill.serving.onnx_int8 import check_int8, float_initializers, quantize_graph
+
+        proto = quantize_graph(proto)
+        agreement = check_int8(proto, *checked)
+        info["quantization"] = {
+            "scheme": "int8 weights (per output channel), activations quantized as each "
+                      "node runs: onnxruntime.quantization.quantize_dynamic",
+            "check_agreement": round(agreement, 4), "float": float_initializers(proto)}
+    info = json.dumps(info, indent=1, ensure_ascii=False).encode()
     output.parent.mkdir(parents=True, exist_ok=True)
     atomic_write(output, lambda f: f.write(proto.SerializeToString()))
     atomic_write(vocab_path, lambda f: f.write(info))
@@ -88,8 +102,8 @@ def build_graph(model, configs: list) -> onnx.ModelProto:
     """The ONNX model for an eval-mode slotfill Tagger, or an Ensemble (`configs`: the
     model configs of its members, or of the tagger alone)."""
     g = Graph()
-    inp = shared_inputs(g)
     members = list(getattr(model, "members", [model]))
+    inp = shared_inputs(g, "first" if _reads_pieces(members) else "word_ids")
     outs = [tagger_outputs(g, m, c, inp) for m, c in zip(members, configs)]
     crf = configs[0].head == "crf"
     if len(outs) == 1:
@@ -124,9 +138,18 @@ def input_specs(model) -> list[tuple[str, int, list[str], str]]:
     """(name, element type, shape, description) of the graph's inputs for this model."""
     members = list(getattr(model, "members", [model]))
     int64 = TensorProto.INT64
-    specs = [("word_ids", int64, ["B", "T"], "word ids (index in `words`), 0 past each length"),
-             ("lengths", int64, ["B"], "number of tokens of each utterance, 1 .. T")]
-    if any(m.embedder.chars is not None for m in members):
+    if _reads_pieces(members):
+        specs = [("pieces", int64, ["B", "P"], "sub-word ids of each utterance, framed by "
+                  "the special pieces, as `subwords.tokenizer` encodes the words; 0 past "
+                  "each utterance's pieces"),
+                 ("piece_lengths", int64, ["B"], "number of pieces of each utterance"),
+                 ("first", int64, ["B", "T"], "index in `pieces` of each word's first "
+                  "piece, 0 past each length")]
+    else:
+        specs = [("word_ids", int64, ["B", "T"],
+                  "word ids (index in `words`), 0 past each length")]
+    specs.append(("lengths", int64, ["B"], "number of tokens of each utterance, 1 .. T"))
+    if any(getattr(m.embedder, "chars", None) is not None for m in members):
         specs += [("spellings", int64, ["B", "T"], "row of each token in `chars`, 0 past "
                    "each length"),
                   ("chars", int64, ["S", "C"], "character ids (index in `char_vocabulary`, "
@@ -137,6 +160,10 @@ def input_specs(model) -> list[tuple[str, int, list[str], str]]:
                       "1.0 at B if an entry starts at the token, 1.0 at I if an entry "
                       "continues there, else 0.0; 0 past each length"))
     return specs
+
+
+def _reads_pieces(members) -> bool:
+    return any(hasattr(m.embedder, "transformer") for m in members)
 
 
 def describe(ckpt, model_file: str, model) -> dict:
@@ -158,6 +185,10 @@ def describe(ckpt, model_file: str, model) -> dict:
         "tags": list(vocabs.tags.itos),
         "intents": list(vocabs.intents.itos) if ckpt.predicts_intents else None,
         "char_vocabulary": list(vocabs.chars.itos) if vocabs.chars else None,
+        "subwords": {"tokenizer": vocabs.subwords.tokenizer_json,
+                     "encoding": "the words, already split, encoded as pre-tokenized input "
+                                 "(special pieces added); `first`: each word's first piece"}
+        if vocabs.subwords else None,
         "gazetteers": gazetteers.to_dict() if gazetteers else None,
         "gazetteer_matching": "an entry matches a run of tokens when each token, lowercased "
                               "and without trailing dots, equals the entry's word"
@@ -177,6 +208,10 @@ def describe(ckpt, model_file: str, model) -> dict:
 def feeds(split) -> dict[str, np.ndarray]:
     """onnxruntime inputs for an EncodedSplit (padded to its longest utterance)."""
     out = {"word_ids": split.words.numpy(), "lengths": split.lengths.numpy()}
+    if split.pieces is not None:  # a transformer reads pieces instead of word ids
+        del out["word_ids"]
+        out.update(pieces=split.pieces.numpy(), piece_lengths=split.piece_lengths.numpy(),
+                   first=split.first.numpy())
     if split.chars is not None:
         out.update(spellings=split.spellings.numpy(), chars=split.chars.numpy())
     if split.features is not None:
@@ -184,9 +219,10 @@ def feeds(split) -> dict[str, np.ndarray]:
     return out
 
 
-def check_against_torch(proto, model, vocabs, seed: int = 0) -> None:
+def check_against_torch(proto, model, vocabs, seed: int = 0):
     """Tag a padded batch of random utterances with onnxruntime and with PyTorch; the tags
-    (and intents) must agree. Never skipped: an unchecked graph is not written."""
+    (and intents) must agree. Never skipped: an unchecked graph is not written. Returns
+    the graph's outputs, its inputs and the real tokens' mask (B, T)."""
     try:
         import onnxruntime
     except ImportError:
@@ -211,3 +247,4 @@ def check_against_torch(proto, model, vocabs, seed: int = 0) -> None:
         raise SlotfillError("The exported graph tags differently from the PyTorch model",
                             "this is a bug in slotfill's ONNX export; please report it "
                             "with the model's config")
+    return got, feeds(split), real

@@ -78,9 +78,10 @@ class Inputs:
     seq_lens: str  # (B,) int32, for ONNX recurrences
 
 
-def shared_inputs(g: Graph) -> Inputs:
-    words = g("Transpose", "word_ids", perm=[1, 0])  # (T, B)
-    T = g("Gather", g("Shape", "word_ids"), g.const(1, np.int64))  # scalar
+def shared_inputs(g: Graph, words_input: str = "word_ids") -> Inputs:
+    """`words_input`: the (B, T) input that gives T: word_ids, or a transformer's first."""
+    words = g("Transpose", words_input, perm=[1, 0])  # (T, B)
+    T = g("Gather", g("Shape", words_input), g.const(1, np.int64))  # scalar
     steps = g("Unsqueeze", g("Range", g.const(0, np.int64), T, g.const(1, np.int64)),
               g.ints(1))  # (T, 1)
     lengths = g("Unsqueeze", "lengths", g.ints(0))  # (1, B)
@@ -129,6 +130,13 @@ def _with_hints(g: Graph, refine, x: str, tags: str | None, inp: Inputs) -> str:
 def _embedded(g: Graph, model, inp: Inputs) -> str:
     """The embedder's output (T, B, D): words, characters, gazetteer features, window."""
     emb = model.embedder
+    if hasattr(emb, "transformer"):  # a pretrained transformer reads the pieces
+        from slotfill.serving.onnx_bert import bert_word_states
+
+        x = bert_word_states(g, emb, inp)  # (T, B, H)
+        if emb.num_features:
+            x = g("Concat", x, g("Transpose", "features", perm=[1, 0, 2]), axis=2)
+        return x
     x = g("Gather", g.const(emb.word_table()), inp.words)  # (T, B, E)
     if emb.chars is not None:
         spelled = g("Gather", _chars(g, emb.chars, "chars"),
@@ -149,7 +157,7 @@ def _embedded(g: Graph, model, inp: Inputs) -> str:
 def _pass(g: Graph, model, cfg, inp: Inputs, x: str) -> tuple[str, str | None]:
     """The encoder, self-attention, intent head and tag layer over the encoder's input
     (T, B, D): tag scores (T, B, K) and the intent distribution (B, I) or None."""
-    for directions in model.encoder.layers:
+    for directions in getattr(model.encoder, "layers", ()):  # none for model.type none
         if cfg.type == "jordan":
             out = [_jordan(g, directions[0], x)]
             if len(directions) == 2:

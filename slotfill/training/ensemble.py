@@ -36,6 +36,8 @@ def build_ensemble(models: Sequence[str | Path], output: Path, force: bool = Fal
     paths = [resolve_model(m) for m in models]
     checkpoints = [load_checkpoint(p) for p in paths]
     for ckpt in checkpoints:
+        ckpt.require_float("slotfill ensemble", "an ensemble is built from float members "
+                           "(quantize the ensemble's run afterwards)")
         if ckpt.members:
             raise CheckpointError(f"{ckpt.path} is an ensemble already",
                                   "pass the run directories of its members instead")

@@ -132,6 +132,8 @@ def load_initial(cfg: Config) -> Checkpoint:
     from slotfill.training.rundir import resolve_model
 
     initial = load_checkpoint(resolve_model(cfg.train.init))
+    initial.require_float("train.init", "training continues from float weights, and "
+                          "int8 ones have lost the precision it would start from")
     if initial.members:
         raise ConfigError(f"train.init: {initial.path} is an ensemble",
                           "start from one of its members' run directories")
