@@ -56,7 +56,14 @@ class Tally:
     def __init__(self, requests: int) -> None:
         self.next = iter(range(requests))  # shared: each request is sent exactly once
         self.latencies: list[float] = []
-        self.errors: list[str] = []
+        self.accepted: list[float] = []  # latencies of the 200 answers
+        self.shed: list[float] = []  # latencies of the 503 answers (the server is busy)
+        self.errors: list[str] = []  # every other failure
+
+    @property
+    def failed(self) -> int:
+        """Requests not answered with 200 (a 503 counts, unless shedding is measured)."""
+        return len(self.errors) + len(self.shed)
 
 
 async def lean_client(port: int, payloads: list[bytes], tally: Tally) -> None:
@@ -77,7 +84,11 @@ async def lean_client(port: int, payloads: list[bytes], tally: Tally) -> None:
             length = next(int(line.split(b":", 1)[1]) for line in head.split(b"\r\n")
                           if line.lower().startswith(b"content-length:"))
             answer = await reader.readexactly(length)
-            if status != 200:
+            if status == 200:
+                tally.accepted.append(time.perf_counter() - start)
+            elif status == 503:
+                tally.shed.append(time.perf_counter() - start)
+            else:
                 tally.errors.append(f"HTTP {status}: {answer[:200]!r}")
         except Exception as exc:  # noqa: BLE001 - every failure counts as an error
             tally.errors.append(f"{type(exc).__name__}: {exc}")

@@ -20,7 +20,11 @@ with one utterance of the bundled corpus's test split per request:
 2. `--requests` POST /predict requests with `--concurrency` in flight, each client on
    its own keep-alive connection, from a lean asyncio HTTP/1.1 client (a load generator
    should cost little next to the server it measures; both share the machine), and
-   the same with `httpx.AsyncClient` (a client people use).
+   the same with `httpx.AsyncClient` (a client people use);
+3. overload: `--requests` requests from 256 lean clients, twice as many as the default
+   `--max-queue` lets wait: the share answered 503 (each client sends its next request at
+   once, without waiting for Retry-After; a 503 is not an error there) and the latency of
+   the requests accepted.
 
 Reports, per configuration, the median over the rounds of: requests/s, p50/p99/max
 latency, errors (non-200 answers or exceptions; their sum over the rounds), the CPU time
@@ -57,6 +61,7 @@ from pathlib import Path
 import httpx
 
 ROOT = Path(__file__).resolve().parents[1]
+OVERLOAD = 256  # clients of the overload load: twice serve's default --max-queue (128)
 sys.path.insert(0, str(ROOT))
 
 from benchmarks import serve_profile  # noqa: E402
@@ -184,7 +189,10 @@ def targets(concurrency: int) -> list[tuple[str, str, float]]:
     lean, other = (f"{concurrency} concurrent clients ({c})" for c in ("lean", "httpx"))
     return [("one keep-alive client (http.client), p50 latency (ms)", "<=", 5.0),
             (f"{lean}: requests/s", ">=", 800.0), (f"{lean}: p99 latency (ms)", "<=", 50.0),
-            (f"{lean}: errors", "<=", 0.0), (f"{other}: errors", "<=", 0.0)]
+            (f"{lean}: errors", "<=", 0.0), (f"{other}: errors", "<=", 0.0),
+            (f"{OVERLOAD} concurrent clients (lean, overload): p99 latency of accepted "
+             "requests (ms)", "<=", 100.0),
+            (f"{OVERLOAD} concurrent clients (lean, overload): errors", "<=", 0.0)]
 
 
 def verdict(value: float, kind: str, threshold: float) -> str:
@@ -211,7 +219,7 @@ def write_results(path: Path, header: list[str], servers: list[Server],
         values = [cell(figure, [run[figure] for run in server.runs], first if i else None)
                   for i, server in enumerate(servers)]
         lines.append(f"| {figure} | {' | '.join(values)} | {goals.get(figure, '')} |")
-    lines += ["", "Targets (issue 18):", "", f"| target {columns}", rule]
+    lines += ["", "Targets (issue 18; the overload rows issue 29):", "", f"| target {columns}", rule]
     for figure, kind, threshold in targets(concurrency):
         values = [verdict(medians(server)[figure], kind, threshold) for server in servers]
         lines.append(f"| {figure} {kind} {threshold:g} | {' | '.join(values)} |")
@@ -260,7 +268,7 @@ def measure(port: int, proc: subprocess.Popen, payloads: list[bytes], single: in
         own = time.process_time() - own
         ms = sorted(1000 * s for s in tally.latencies)
         who = f"{concurrency} concurrent clients ({client})"
-        figures[f"{who}: errors"] = len(tally.errors)
+        figures[f"{who}: errors"] = tally.failed
         figures[f"{who}: requests/s"] = requests / wall
         figures[f"{who}: p50 latency (ms)"] = percentile(ms, 50)
         figures[f"{who}: p99 latency (ms)"] = percentile(ms, 99)
@@ -270,7 +278,17 @@ def measure(port: int, proc: subprocess.Popen, payloads: list[bytes], single: in
             figures[f"{who}: of which event loops' threads (ms)"] = 1000 * loops / requests
             figures[f"{who}: of which forward passes' threads (ms)"] = 1000 * others / requests
         figures[f"{who}: client CPU per request (ms)"] = 1000 * own / requests
-        errors += tally.errors
+        errors += tally.errors + ["HTTP 503"] * len(tally.shed)
+    # overload: more clients than --max-queue lets wait; 503s are the server shedding load
+    # (not errors here)
+    tally, wall = asyncio.run(load(port, payloads, requests, OVERLOAD, "lean"))
+    who = f"{OVERLOAD} concurrent clients (lean, overload)"
+    figures[f"{who}: errors"] = len(tally.errors)
+    figures[f"{who}: share answered 503 (%)"] = 100 * len(tally.shed) / requests
+    figures[f"{who}: accepted requests/s"] = len(tally.accepted) / wall
+    figures[f"{who}: p99 latency of accepted requests (ms)"] = percentile(
+        sorted(1000 * s for s in tally.accepted), 99)
+    errors += tally.errors
     return figures, errors
 
 

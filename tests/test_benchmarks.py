@@ -116,6 +116,10 @@ def test_serve_load_quick(trained_run, tmp_path):
     table = (tmp_path / "serve.md").read_text()
     for client in ("lean", "httpx"):
         assert f"| 16 concurrent clients ({client}): errors | 0 | 0 |" in table, table
+    overload = "256 concurrent clients (lean, overload)"
+    assert f"| {overload}: errors | 0 | 0 |" in table, table
+    for figure in ("share answered 503 (%)", "p99 latency of accepted requests (ms)"):
+        assert f"| {overload}: {figure} |" in table, table
 
 
 

@@ -147,16 +147,18 @@ def _spelled(words: list[str], vocabs: Vocabs) -> Tensor:
     return chars
 
 
+def long_ids(t: Tensor) -> Tensor:
+    """Ids as the layers take them (int64), from a compact split's int32 too."""
+    return t.long() if t.dtype == torch.int32 else t
+
+
 def make_batch(split: EncodedSplit, index: Tensor) -> Batch:
     lengths = split.lengths[index]
     width = int(lengths.max())
     device_index = index.to(split.words.device)
 
-    def rows(t: Tensor | None) -> Tensor | None:  # int64 ids, also from a compact split
-        if t is None:
-            return None
-        t = t.index_select(0, device_index)[:, :width]
-        return t.long() if t.dtype == torch.int32 else t
+    def rows(t: Tensor | None) -> Tensor | None:
+        return None if t is None else long_ids(t.index_select(0, device_index)[:, :width])
 
     words = rows(split.words)
     uniform = bool((lengths == width).all())

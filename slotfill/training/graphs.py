@@ -26,7 +26,7 @@ import torch
 from torch import Tensor
 
 from slotfill.config import Config
-from slotfill.data.batching import Batch, EncodedSplit
+from slotfill.data.batching import Batch, EncodedSplit, long_ids
 
 Step = Callable[[Batch], tuple[Tensor, Tensor]]  # a batch -> (loss, gradient norm)
 
@@ -113,8 +113,8 @@ class GraphedSteps:
         """The batch at `index`, gathered on the device (lengths are all `width`)."""
         data = self.data
 
-        def rows(t: Tensor | None) -> Tensor | None:
-            return None if t is None else t.index_select(0, index)[:, :width]
+        def rows(t: Tensor | None) -> Tensor | None:  # int64 ids from a compact split too
+            return None if t is None else long_ids(t.index_select(0, index)[:, :width])
         lengths = torch.full((len(index),), width, dtype=torch.long)  # CPU, as in make_batch
         intents = None if data.intents is None else data.intents.index_select(0, index)
         return Batch(rows(data.words), lengths, None, index, rows(data.tags), intents,
