@@ -31,6 +31,7 @@ import threading
 import time
 from datetime import date
 from pathlib import Path
+from typing import NamedTuple
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -73,16 +74,28 @@ def tree_rss(pid: int) -> int:
     return total
 
 
-def measure(command: list[str], **kwargs) -> tuple[float, float, str]:
-    """(seconds, peak MiB, stdout) of a command run to its end; exits on failure."""
+class Measured(NamedTuple):
+    seconds: float
+    peak: float  # MiB
+    stdout: str
+    samples: list[tuple[float, int]]  # (seconds since the start, resident bytes)
+
+    def peak_until(self, share: float) -> float:
+        """The peak MiB over the first `share` of the run's time."""
+        return max(b for t, b in self.samples if t <= share * self.seconds) / 2**20
+
+
+def measure(command: list[str], **kwargs) -> Measured:
+    """A command run to its end, with its resident memory polled; exits on failure."""
     started = time.perf_counter()
     process = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.PIPE,
                                stderr=subprocess.PIPE, text=True, **kwargs)
-    peak, done = [0], threading.Event()
+    samples: list[tuple[float, int]] = []
+    done = threading.Event()
 
     def poll() -> None:
         while not done.is_set():
-            peak[0] = max(peak[0], tree_rss(process.pid))
+            samples.append((time.perf_counter() - started, tree_rss(process.pid)))
             done.wait(0.02)
     poller = threading.Thread(target=poll, daemon=True)
     poller.start()
@@ -93,7 +106,7 @@ def measure(command: list[str], **kwargs) -> tuple[float, float, str]:
     if process.returncode != 0:
         sys.exit(f"{' '.join(command)} failed ({process.returncode}):\n{stdout[-2000:]}\n"
                  f"{stderr[-3000:]}")
-    return seconds, peak[0] / 2**20, stdout
+    return Measured(seconds, max(b for _, b in samples) / 2**20, stdout, samples)
 
 
 def repeat_lines(source: Path, target: Path, count: int) -> None:
@@ -120,8 +133,8 @@ def slotfill(*args: str) -> list[str]:
 
 def epoch(corpus: Path, out: Path) -> tuple[float, float, float]:
     """(utterances/s of one training epoch, its seconds, peak MiB of the whole run)."""
-    _, peak, _ = measure(slotfill("train", "bilstm", f"data.path={corpus}", "train.epochs=1",
-                                  "train.report=false", "--output", str(out)))
+    peak = measure(slotfill("train", "bilstm", f"data.path={corpus}", "train.epochs=1",
+                            "train.report=false", "--output", str(out))).peak
     with open(out / "history.csv") as f:
         seconds = float(next(csv.DictReader(f))["seconds"])
     with open(corpus / "train" / "seq.in", encoding="utf-8") as f:
@@ -155,25 +168,31 @@ def main() -> None:
 
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
-        rates, peaks = {}, {}
+        rates, runs = {}, {}
         for n in (small, big):
             lines = tmp / f"lines-{n}.txt"
             repeat_lines(args.atis / "test" / "seq.in", lines, n)
             for workers in ((1, 2) if n == big else (1,)):
-                seconds, peak, _ = measure(slotfill(
+                runs[n, workers] = measured = measure(slotfill(
                     "predict", "--model", str(run), "--file", str(lines), "--format", "jsonl",
                     "--output", str(tmp / "out.jsonl"), "--workers", str(workers)))
                 with open(tmp / "out.jsonl", encoding="utf-8") as f:
                     assert sum(1 for _ in f) == n, "one record per input line"
-                rates[n, workers], peaks[n, workers] = n / seconds, peak
-        _, _, printed = measure([sys.executable, "-c", LOOP, str(run),
-                                 str(tmp / f"lines-{big}.txt"), str(loop_lines)])
-        loop_rate = float(printed.strip().splitlines()[-1])
-        row(f"`predict --file`, {small:,} lines: peak RSS (MiB)", f"{peaks[small, 1]:.0f}",
-            "< 400", peaks[small, 1] < 400)
-        row(f"`predict --file`, {big:,} lines: peak RSS (MiB)", f"{peaks[big, 1]:.0f}",
-            f"< 400, not above {small:,} lines' by more than 5%",
-            peaks[big, 1] < 400 and peaks[big, 1] <= 1.05 * peaks[small, 1])
+                rates[n, workers] = n / measured.seconds
+        loop_rate = float(measure([sys.executable, "-c", LOOP, str(run),
+                                   str(tmp / f"lines-{big}.txt"), str(loop_lines)]
+                                  ).stdout.strip().splitlines()[-1])
+        small_peak, whole = runs[small, 1].peak, runs[big, 1]
+        row(f"`predict --file`, {small:,} lines: peak RSS (MiB)", f"{small_peak:.0f}",
+            "< 400", small_peak < 400)
+        row(f"`predict --file`, {big:,} lines: peak RSS (MiB)", f"{whole.peak:.0f}",
+            "< 400", whole.peak < 400)
+        # the same run's memory after a tenth of its lines (its time) and at its end
+        tenth = whole.peak_until(0.1)
+        row(f"`predict --file`, {big:,} lines: peak RSS over its first tenth of the time "
+            "-> over the whole run (MiB)", f"{tenth:.0f} -> {whole.peak:.0f} "
+            f"({100 * (whole.peak / tenth - 1):+.1f}%)", "no rise (< 5%)",
+            whole.peak < 1.05 * tenth)
         row(f"`predict --file`, {small:,} lines: lines/s (whole command)",
             f"{rates[small, 1]:,.0f}")
         row(f"`predict --file`, {big:,} lines: lines/s (whole command)",
@@ -183,15 +202,16 @@ def main() -> None:
         row(f"`predict --file` ({big:,} lines) / plain loop", f"{rates[big, 1] / loop_rate:.1f}x",
             ">= 3x", rates[big, 1] >= 3 * loop_rate)
         row(f"`predict --file --workers 2`, {big:,} lines: lines/s; peak RSS of all "
-            "processes (MiB)", f"{rates[big, 2]:,.0f}; {peaks[big, 2]:.0f}")
+            "processes (MiB)", f"{rates[big, 2]:,.0f}; {runs[big, 2].peak:.0f}")
         row("`--workers 2` / one process", f"{rates[big, 2] / rates[big, 1]:.2f}x")
 
         corpora = {"ATIS": args.atis, f"ATIS train x {times}":
                    repeated_corpus(args.atis, tmp / f"atis-x{times}", times)}
         speeds = {}
         for name, corpus in corpora.items():
-            seconds, peak, _ = measure(slotfill("data", "check", str(corpus)))
-            row(f"`data check`, {name}: seconds; peak RSS (MiB)", f"{seconds:.1f}; {peak:.0f}")
+            checked = measure(slotfill("data", "check", str(corpus)))
+            row(f"`data check`, {name}: seconds; peak RSS (MiB)",
+                f"{checked.seconds:.1f}; {checked.peak:.0f}")
         for name, corpus in corpora.items():
             rate, seconds, peak = epoch(corpus, tmp / f"run-{len(speeds)}")
             speeds[name] = rate

@@ -164,3 +164,15 @@ def test_deploy_quick(tmp_path):
     assert "- joint, PyTorch: slot F1" in table and "minilm: left out" in table
     assert (tmp_path / "runs" / "joint-int8" / "quantization.json").is_file()
     assert (tmp_path / "runs" / "joint-int8.onnx").is_file()
+
+
+def test_scale_quick(atis_dir, tmp_path):
+    output = tmp_path / "scale.md"
+    result = run("scale.py", "--quick", "--atis", str(atis_dir), "--runs-dir",
+                 str(tmp_path / "runs"), "--output", str(output))
+    for figure in ("`predict --file`, 20,000 lines: peak RSS", "first tenth of the time",
+                   "plain loop, one model call per line", "`--workers 2` / one process",
+                   "`data check`, ATIS train x 3", "one `bilstm` epoch, ATIS train x 3",
+                   "epoch utterances/s, ATIS train x 3 / ATIS"):
+        assert figure in result.stdout, figure
+        assert figure in output.read_text(), figure

@@ -89,10 +89,13 @@ def assert_report_shows_final_state(run: Path) -> None:
 @pytest.mark.parametrize("split", ["test", "valid"])
 def test_every_number_equals_eval_json(trained_intent_run, tmp_path, split):
     output = tmp_path / "report.html"
+    files = {p.name: p.stat().st_mtime_ns for p in Path(trained_intent_run).iterdir()}
     result = invoke("report", "--model", trained_intent_run, "--split", split,
                     "--output", output)
     assert result.exit_code == 0, result.output
-    assert f"wrote {output}" in result.stdout
+    assert f"wrote {output}" in result.stdout and "curves.svg" not in result.stdout
+    # with --output, the run directory is left as it was
+    assert {p.name: p.stat().st_mtime_ns for p in Path(trained_intent_run).iterdir()} == files
     scores = json.loads(invoke("eval", "--model", trained_intent_run, "--split", split,
                                "--json").stdout)
     del scores["model"]

@@ -383,7 +383,7 @@ def test_sigterm_answers_the_accepted_requests_before_exiting(trained_run, tmp_p
     with running_server(trained_run, tmp_path / "stderr.txt") as (url, proc):
         ready = httpx.get(f"{url}/ready", timeout=10)
         assert ready.status_code == 200 and ready.json()["status"] == "ready"
-        assert ready.json()["max_queue"] == 128
+        assert ready.json()["max_queue"] == 64
 
         def ask(_):
             try:

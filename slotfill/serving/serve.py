@@ -72,15 +72,15 @@ class Batching:
     requests pending (being received, queued or in the running pass), new ones are
     refused with 503.
 
-    The default 128 is two full passes of the default `max_batch` queued behind the
-    running one: at the 850 requests/s one process serves (benchmarks/results/serve.md)
-    the last of them waits about 150 ms, so latency stays bounded and a client told
-    "busy" can try another server at once, where an unbounded queue made 256 clients
-    wait 2.7 s (p99)."""
+    The default 64 is one full pass of the default `max_batch` pending besides the
+    running one: under 256 clients that retry at once, the requests accepted wait 75 ms
+    (p99; 128 made it 123 ms, benchmarks/results/serve.md), so latency stays bounded
+    and a client told "busy" can try another server at once, where an unbounded queue
+    made 256 clients wait 2.7 s (p99)."""
 
     max_batch: int = 64
     max_wait_ms: float = 2.0
-    max_queue: int = 128
+    max_queue: int = 64
 
     def __post_init__(self) -> None:
         if self.max_batch < 1:

@@ -51,8 +51,9 @@ def write_run_report(checkpoint: Path, data: str | None = None, split: str = "te
                      output: Path | None = None, device: str = "cpu",
                      batch_size: int = 256) -> Written:
     """report.html for `checkpoint` on a split, written to `output` (default: the run
-    directory that holds the checkpoint), and curves.svg into that run directory when it
-    has a history (analysis/report.py builds both)."""
+    directory that holds the checkpoint, with curves.svg beside it when the run has a
+    history; with `output`, nothing is written into the run directory). analysis/
+    report.py builds both."""
     from slotfill.analysis.report import RunRecord, build_report
     from slotfill.atomic import atomic_write
 
@@ -63,10 +64,11 @@ def write_run_report(checkpoint: Path, data: str | None = None, split: str = "te
     else:
         record = RunRecord(Path(checkpoint).name)
     report = build_report(checkpoint, record, data, split, device, batch_size)
-    output = Path(output) if output is not None else run.report
+    into_run = output is None
+    output = run.report if into_run else Path(output)
     atomic_write(output, lambda f: f.write(report.html.encode("utf-8")))
     curves = None
-    if report.curves_svg is not None:
+    if report.curves_svg is not None and into_run:
         curves = run.curves
         atomic_write(curves, lambda f: f.write(report.curves_svg.encode("utf-8")))
     return Written(output, curves, time.perf_counter() - started)
