@@ -35,6 +35,12 @@ def split_train_args(args: list[str]) -> tuple[str | None, list[str]]:
     return config, overrides
 
 
+RunOutputOption = Annotated[Optional[Path], typer.Option(
+    "--output", "-o", help="run directory (default: runs/<config>-<timestamp>/)")]
+ForceOption = Annotated[bool, typer.Option(
+    "--force", help="replace an existing run directory given by --output")]
+
+
 @app.command()
 @friendly
 @reporting_failures(typer.Exit)  # a worker under --nproc tells the launcher, not the user
@@ -43,10 +49,8 @@ def train(
         metavar="[CONFIG] [KEY=VALUE]...",
         help="YAML config file or bundled config name (default: bilstm; `slotfill "
              "configs` lists them) and overrides such as model.hidden_size=256")] = None,
-    output: Annotated[Optional[Path], typer.Option(
-        "--output", "-o", help="run directory (default: runs/<config>-<timestamp>/)")] = None,
-    force: Annotated[bool, typer.Option(
-        "--force", help="replace an existing run directory given by --output")] = False,
+    output: RunOutputOption = None,
+    force: ForceOption = False,
     dry_run: Annotated[bool, typer.Option(
         "--dry-run", help="validate the config and the corpus, print them, train nothing")]
         = False,
@@ -136,10 +140,8 @@ def distill(
     alpha: Annotated[Optional[float], typer.Option(
         "--alpha", help="weight of the gold labels' loss; the teachers' gets 1 - alpha "
                         "(default 0.5)")] = None,
-    output: Annotated[Optional[Path], typer.Option(
-        "--output", "-o", help="run directory (default: runs/<config>-<timestamp>/)")] = None,
-    force: Annotated[bool, typer.Option(
-        "--force", help="replace an existing run directory given by --output")] = False,
+    output: RunOutputOption = None,
+    force: ForceOption = False,
     dry_run: Annotated[bool, typer.Option(
         "--dry-run", help="validate the config, teachers and corpus, train nothing")] = False,
 ) -> None:

@@ -17,6 +17,7 @@ import numpy as np
 from onnx import TensorProto
 
 from slotfill.errors import SlotfillError
+from slotfill.serving.onnx_graph import multi_head
 
 SUPPORTED = {"model_type": ("bert",), "hidden_act": ("gelu",),
              "position_embedding_type": ("absolute", None)}
@@ -63,20 +64,9 @@ def _layer_norm(g, norm, x: str) -> str:
 def _bert_layer(g, layer, x: str, keys: str, heads: int) -> str:
     """One BertLayer over (B, P, H): self-attention, then the feed-forward block, each
     added to its input and normalised."""
-    attention = layer.attention.self
-    H = attention.query.in_features
-    d = H // heads
-
-    def split(linear, perm):  # (B, P, H) -> (B, h, P, d), or for keys (B, h, d, P)
-        return g("Transpose", g("Reshape", g.linear(linear, x), g.ints(0, 0, heads, d)),
-                 perm=perm)
-    q = split(attention.query, [0, 2, 1, 3])
-    k = split(attention.key, [0, 2, 3, 1])
-    v = split(attention.value, [0, 2, 1, 3])
-    scores = g("Div", g("MatMul", q, k), g.const(math.sqrt(d)))  # (B, h, P, P)
-    scores = g("Where", keys, scores, g.const(np.finfo(np.float32).min))
-    context = g("MatMul", g("Softmax", scores, axis=3), v)  # (B, h, P, d)
-    context = g("Reshape", g("Transpose", context, perm=[0, 2, 1, 3]), g.ints(0, 0, H))
+    attention = layer.attention.self  # (padding scores float32's minimum, as BERT's)
+    context = multi_head(g, x, attention.query, attention.key, attention.value, heads, keys,
+                         float(np.finfo(np.float32).min))  # (B, P, H)
     out = layer.attention.output
     x = _layer_norm(g, out.LayerNorm, g("Add", g.linear(out.dense, context), x))
     hidden = g.linear(layer.intermediate.dense, x)  # (B, P, I), then exact GELU

@@ -198,22 +198,29 @@ def _pass(g: Graph, model, cfg, inp: Inputs, x: str) -> tuple[str, str | None]:
 def _attention(g: Graph, layer, x: str, mask: str) -> str:
     """SelfAttention over (T, B, D) states; padded positions (mask (T, B) False) are never
     read. Returns (T, B, D)."""
-    D = layer.output_size
-    h, d = layer.heads, layer.output_size // layer.heads
     xb = g("Transpose", x, perm=[1, 0, 2])  # (B, T, D)
-
-    def split(layer_linear, perm):  # (B, T, D) -> (B, h, T, d) or, for keys, (B, h, d, T)
-        return g("Transpose", g("Reshape", g.linear(layer_linear, xb), g.ints(0, 0, h, d)),
-                 perm=perm)
-    q = split(layer.query, [0, 2, 1, 3])
-    k = split(layer.key, [0, 2, 3, 1])
-    v = split(layer.value, [0, 2, 1, 3])
-    scores = g("Div", g("MatMul", q, k), g.const(math.sqrt(d)))  # (B, h, T, T)
     keys = g("Unsqueeze", g("Transpose", mask, perm=[1, 0]), g.ints(1, 2))  # (B, 1, 1, T)
-    scores = g("Where", keys, scores, g.const(-np.inf))
-    summary = g("MatMul", g("Softmax", scores, axis=3), v)  # (B, h, T, d)
-    summary = g("Reshape", g("Transpose", summary, perm=[0, 2, 1, 3]), g.ints(0, 0, D))
+    summary = multi_head(g, xb, layer.query, layer.key, layer.value, layer.heads, keys,
+                         -np.inf)
     return g("Transpose", g.linear(layer.out, summary), perm=[1, 0, 2])  # (T, B, D)
+
+
+def multi_head(g: Graph, x: str, query, key, value, heads: int, keys: str,
+               fill: float) -> str:
+    """Scaled dot-product attention of `heads` heads over (B, T, D) states `x`, with the
+    linear layers `query`, `key` and `value`; key positions where `keys` (B, 1, 1, T) is
+    False score `fill`. Returns the heads' contexts joined again, (B, T, D)."""
+    D = query.in_features
+    d = D // heads
+
+    def split(linear, perm):  # (B, T, D) -> (B, h, T, d), or for keys (B, h, d, T)
+        return g("Transpose", g("Reshape", g.linear(linear, x), g.ints(0, 0, heads, d)),
+                 perm=perm)
+    q, k, v = split(query, [0, 2, 1, 3]), split(key, [0, 2, 3, 1]), split(value, [0, 2, 1, 3])
+    scores = g("Div", g("MatMul", q, k), g.const(math.sqrt(d)))  # (B, h, T, T)
+    scores = g("Where", keys, scores, g.const(fill))
+    context = g("MatMul", g("Softmax", scores, axis=3), v)  # (B, h, T, d)
+    return g("Reshape", g("Transpose", context, perm=[0, 2, 1, 3]), g.ints(0, 0, D))
 
 
 def _weights(rnn, suffix: str = "") -> tuple:
