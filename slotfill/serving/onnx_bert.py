@@ -17,7 +17,7 @@ import numpy as np
 from onnx import TensorProto
 
 from slotfill.errors import SlotfillError
-from slotfill.serving.onnx_graph import multi_head
+from slotfill.serving.onnx_attention import multi_head
 
 SUPPORTED = {"model_type": ("bert",), "hidden_act": ("gelu",),
              "position_embedding_type": ("absolute", None)}
